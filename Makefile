@@ -1,0 +1,36 @@
+# underspec: `make sweep` runs the main job, `make test` the test suite. Both set themselves up.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+MLFLOW_EXPERIMENT_NAME ?= underspec
+export MLFLOW_EXPERIMENT_NAME
+
+.PHONY: setup data test test-fast lint demo train bench clean-venv
+
+setup: $(VENV)/.installed  ## create .venv and install the project with its test extras
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+data: setup  ## fetch and verify MNIST into ./data (or $$UNDERSPEC_DATA_DIR)
+	$(PY) entrypoints/fetch_data.py
+
+lint: setup
+	$(PY) -m ruff check underspec entrypoints tests benchmarks
+
+test: setup data lint  ## the whole suite, slow end-to-end tests included
+	$(PY) -m pytest -q
+
+test-fast: setup data
+	$(PY) -m pytest -q -m "not slow"
+
+train: setup data  ## one run with the paper's defaults (seed 0, lambda 0.001, 10 classes, 50 epochs)
+	mlflow run . -e train --env-manager local --experiment-name $(MLFLOW_EXPERIMENT_NAME)
+
+bench: setup data  ## engine vs plain loop, appends to BENCHMARKS.md's raw log
+	$(PY) benchmarks/engine_vs_plain.py

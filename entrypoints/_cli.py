@@ -1,0 +1,38 @@
+"""Shared plumbing of the thin CLIs: one line for bad input, exit 2, nothing created."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from underspec.config import ConfigError, field_defaults, join
+from underspec.data import DataError
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+def add_fields(parser: argparse.ArgumentParser, cls, helps: dict[str, str]) -> None:
+    """One --option per config field, default shown as MLproject spells it; values stay strings
+    so that validation (and its one-line messages) happens in one place, the config class."""
+    for name, default in field_defaults(cls).items():
+        shown = join(default) if isinstance(default, tuple) else default
+        parser.add_argument(f"--{name}", default=None, metavar=name.upper(),
+                            help=f"{helps.get(name, '')} (default: {shown!r})")
+
+
+def main(parser: argparse.ArgumentParser, build, run) -> int:
+    args = vars(parser.parse_args())
+    try:
+        cfg = build(**args)
+    except ConfigError as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        run(cfg)
+    except (ConfigError, DataError) as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted; unfinished runs were marked KILLED", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0

