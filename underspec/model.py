@@ -61,12 +61,15 @@ def epoch_orders(seed: int, n: int) -> Iterator[torch.Tensor]:
     `DataLoader(range(n), shuffle=True, generator=torch.Generator().manual_seed(seed))`.
 
     Each epoch the DataLoader iterator first draws its base seed from the generator, then the
-    RandomSampler draws `randperm(n)`; both consume the same generator, so both are replayed.
+    RandomSampler draws `randperm(n)`, and once exhausted draws one more (empty-sliced) `randperm(n)`
+    for the remainder of num_samples; all consume the same generator, so all are replayed.
     """
     gen = torch.Generator().manual_seed(seed)
     while True:
         torch.empty((), dtype=torch.int64).random_(generator=gen)
-        yield torch.randperm(n, generator=gen)
+        perm = torch.randperm(n, generator=gen)
+        torch.randperm(n, generator=gen)
+        yield perm
 
 
 def batch_slices(n: int, batch_size: int) -> list[slice]:

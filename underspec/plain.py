@@ -36,6 +36,6 @@ def train_plain(spec: RunSpec, data: MNISTTensors, epochs: int = 1, batch_size: 
 
 
 @torch.no_grad()
-def test_accuracy(model: MLP, data: MNISTTensors, classes: int) -> float:
+def eval_accuracy(model: MLP, data: MNISTTensors, classes: int) -> float:
     pred = model(data.test_x).argmax(1)
     return (pred == fold_labels(data.test_y, classes)).float().mean().item()

@@ -1,0 +1,52 @@
+import math
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from underspec.model import batch_slices, build_mlp, epoch_orders, init_params
+
+
+def recipe(seed: int, classes: int, hidden: int = 16):
+    """PROTOCOL.md's initialisation, written out step by step."""
+    torch.manual_seed(seed)
+    fc1, fc2 = nn.Linear(784, hidden), nn.Linear(hidden, classes)
+    nn.init.xavier_uniform_(fc1.weight, gain=math.sqrt(2))
+    nn.init.zeros_(fc1.bias)
+    nn.init.xavier_uniform_(fc2.weight, gain=math.sqrt(2))
+    nn.init.zeros_(fc2.bias)
+    return fc1, fc2
+
+
+def test_init_is_bitwise_the_recipe():
+    for seed in (0, 42, 1337):
+        for classes in (2, 7, 10):
+            fc1, fc2 = recipe(seed, classes)
+            p = init_params(seed, classes)
+            assert torch.equal(p["W1"], fc1.weight) and torch.equal(p["W2"], fc2.weight)
+            assert torch.equal(p["b1"], fc1.bias) and torch.equal(p["b2"], fc2.bias)
+
+
+def test_init_of_w1_depends_on_classes_through_the_generator():
+    assert not torch.equal(init_params(0, 2)["W1"], init_params(0, 10)["W1"])
+    assert torch.equal(build_mlp(3, 5).fc1.weight, init_params(3, 5)["W1"])
+
+
+def test_batch_order_is_the_dataloaders_epoch_after_epoch():
+    n, bs = 1000, 64
+    for seed in (0, 42):
+        loader = DataLoader(range(n), batch_size=bs, shuffle=True,
+                            generator=torch.Generator().manual_seed(seed))
+        orders = epoch_orders(seed, n)
+        for _ in range(3):
+            perm = next(orders)
+            ours = [perm[sl] for sl in batch_slices(n, bs)]
+            theirs = list(loader)
+            assert len(ours) == len(theirs) == 16  # last partial batch kept
+            assert all(torch.equal(a, b) for a, b in zip(ours, theirs))
+
+
+def test_batch_order_depends_on_seed_only():
+    a, b = next(epoch_orders(0, 500)), next(epoch_orders(1, 500))
+    assert not torch.equal(a, b)
+    assert torch.equal(torch.sort(a).values, torch.arange(500))
