@@ -11,7 +11,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from underspec.data import default_data_dir, load_mnist, raw_dir, write_idx  # noqa: E402
+from underspec.data import load_mnist, raw_dir, write_idx  # noqa: E402
 from underspec.engine import EngineSettings  # noqa: E402
 
 TINY_TRAIN, TINY_TEST = 640, 200

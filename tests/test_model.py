@@ -43,7 +43,7 @@ def test_batch_order_is_the_dataloaders_epoch_after_epoch():
             ours = [perm[sl] for sl in batch_slices(n, bs)]
             theirs = list(loader)
             assert len(ours) == len(theirs) == 16  # last partial batch kept
-            assert all(torch.equal(a, b) for a, b in zip(ours, theirs))
+            assert all(torch.equal(a, b) for a, b in zip(ours, theirs, strict=True))
 
 
 def test_batch_order_depends_on_seed_only():

@@ -30,24 +30,27 @@ def _items(param: str, text: str) -> list[str]:
     return items
 
 
-def parse_int(param: str, text, lo: int | None = None, hi: int | None = None) -> int:
+def parse_int(param: str, text, lo: int | None = None, hi: int | None = None, whole=None) -> int:
+    """An integer in [lo, hi]; `whole` is the full list value to quote when text is one item."""
+    quoted, item = (text, "") if whole is None else (whole, f"{text!r} ")
     try:
         value = int(str(text).strip())
     except ValueError:
-        raise ConfigError(param, text, "not an integer") from None
+        raise ConfigError(param, quoted, f"{item}is not an integer") from None
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         bounds = f">= {lo}" if hi is None else f"in {lo}..{hi}"
-        raise ConfigError(param, text, f"must be {bounds}")
+        raise ConfigError(param, quoted, f"{item}must be {bounds}".lstrip())
     return value
 
 
-def parse_float(param: str, text, positive: bool = False) -> float:
+def parse_float(param: str, text, positive: bool = False, whole=None) -> float:
+    quoted, item = (text, "") if whole is None else (whole, f"{text!r} ")
     try:
         value = float(str(text).strip())
     except ValueError:
-        raise ConfigError(param, text, "not a number") from None
+        raise ConfigError(param, quoted, f"{item}is not a number") from None
     if not math.isfinite(value) or value < 0 or (positive and value == 0):
-        raise ConfigError(param, text, "must be a finite number " + ("> 0" if positive else ">= 0"))
+        raise ConfigError(param, quoted, f"{item}must be a finite number " + ("> 0" if positive else ">= 0"))
     return value
 
 
@@ -58,16 +61,16 @@ def _unique(param: str, text, values: list) -> tuple:
 
 
 def parse_seeds(text) -> tuple[int, ...]:
-    vals = [parse_int("seeds", t, lo=0, hi=2**63 - 1) for t in _items("seeds", text)]
+    vals = [parse_int("seeds", t, lo=0, hi=2**63 - 1, whole=text) for t in _items("seeds", text)]
     return _unique("seeds", text, vals)
 
 
 def parse_lambdas(text) -> tuple[float, ...]:
-    return _unique("lambdas", text, [parse_float("lambdas", t) for t in _items("lambdas", text)])
+    return _unique("lambdas", text, [parse_float("lambdas", t, whole=text) for t in _items("lambdas", text)])
 
 
 def parse_classes(text) -> tuple[int, ...]:
-    vals = [parse_int("classes", t, lo=2, hi=10) for t in _items("classes", text)]
+    vals = [parse_int("classes", t, lo=2, hi=10, whole=text) for t in _items("classes", text)]
     return _unique("classes", text, vals)
 
 

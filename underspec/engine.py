@@ -10,14 +10,14 @@ Shapes: M models, H hidden units, K = MAX_CLASSES padded classes, B batch, D = 7
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
 from .data import MNISTTensors, fold_labels
-from .model import N_INPUT, batch_slices, epoch_orders, init_params
+from .model import batch_slices, epoch_orders, init_params
 
 MAX_CLASSES = 10
 SPARSITY_EPS = 1e-3
@@ -71,7 +71,7 @@ class _Group:
         self.b1 = torch.cat([p["b1"] for p in inits]).to(dev)
         self.W2 = torch.zeros(M, K, H, device=dev)
         self.b2 = torch.full((M, K), float("-inf"), device=dev)
-        for m, (sp, p) in enumerate(zip(specs, inits)):
+        for m, (sp, p) in enumerate(zip(specs, inits, strict=True)):
             self.W2[m, : sp.classes] = p["W2"].to(dev)
             self.b2[m, : sp.classes] = p["b2"].to(dev)
         lam = torch.tensor([sp.lam for sp in specs], dtype=torch.float32, device=dev)

@@ -6,7 +6,7 @@ engine trains the same parameters without it, from `init_params`.
 from __future__ import annotations
 
 import math
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 from torch import nn

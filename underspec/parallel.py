@@ -8,9 +8,9 @@ from __future__ import annotations
 import math
 import multiprocessing as mp
 import threading
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 from .data import MNISTTensors, load_mnist
 from .engine import EngineSettings, RunResult, RunSpec, train_group
@@ -41,7 +41,8 @@ def iter_train(specs: Sequence[RunSpec], data_dir: Path, data: MNISTTensors, s: 
     chunks = plan_chunks(specs, workers)
     if workers == 1 or len(chunks) == 1:
         for chunk in chunks:
-            yield train_group(chunk, data, s, lambda e, n=len(chunk): tick(n))
+            n = len(chunk)
+            yield train_group(chunk, data, s, lambda e: tick(n))  # noqa: B023 (called before n changes)
         return
     ctx = mp.get_context("spawn")
     with ctx.Manager() as manager:

@@ -12,9 +12,9 @@ import shutil
 import socket
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -23,7 +23,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from .data import DATASET
-from .engine import RunResult, RunSpec, EngineSettings
+from .engine import EngineSettings, RunResult, RunSpec
 
 FORMAT_VERSION = 1
 DEFAULT_EXPERIMENT = "underspec"

@@ -75,6 +75,8 @@ def run_train(cfg: TrainConfig) -> dict[RunSpec, str]:
         raise ConfigError("device", cfg.device, "CUDA is not available on this machine")
     root = data_root(cfg.data_dir)
     data = load_mnist(root)  # fails before anything is created when the data is missing
+    if cfg.probe_size > len(data.test_y):
+        raise ConfigError("probe_size", cfg.probe_size, f"the test set has only {len(data.test_y)} images")
     specs = [RunSpec(s, lam, c) for s in cfg.seeds for lam in cfg.lambdas for c in cfg.classes]
     s = settings_of(cfg)
     with sigterm_as_interrupt(), tracking.parent_run("batch", cfg.sweep) as parent:

@@ -1,0 +1,84 @@
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+from conftest import REPO
+
+from underspec.config import ConfigError, FetchConfig, TrainConfig, field_defaults, join
+
+BAD_TRAIN = [
+    ("seeds", "a"), ("seeds", "-1"), ("seeds", "0,0"), ("seeds", ""), ("seeds", "1.5"), ("seeds", "0,,1"),
+    ("lambdas", "-0.1"), ("lambdas", "nan"), ("lambdas", "inf"), ("lambdas", "x"), ("lambdas", "0.1,0.1"),
+    ("classes", "1"), ("classes", "11"), ("classes", "2,2"), ("classes", "two"),
+    ("epochs", "0"), ("epochs", "x"), ("batch_size", "0"), ("lr", "0"), ("lr", "-1"), ("lr", "nan"),
+    ("hidden", "0"), ("probe_size", "0"), ("probe_size", "10001"), ("device", "gpu"),
+    ("workers", "0"), ("sweep", "../x"), ("sweep", "a/b"), ("sweep", "%2e%2e"), ("sweep", "/abs"),
+]
+
+
+@pytest.mark.parametrize("param,value", BAD_TRAIN)
+def test_bad_train_input_names_parameter_and_value(param, value):
+    with pytest.raises(ConfigError) as info:
+        TrainConfig.from_strings(**{param: value})
+    assert str(info.value).startswith(f"invalid {param}={value!r}")
+    assert "\n" not in str(info.value)
+
+
+def test_good_input_is_normalised():
+    cfg = TrainConfig.from_strings(seeds="0, 42", lambdas="0,1e-3", classes="2,10", epochs="2")
+    assert cfg.seeds == (0, 42) and cfg.lambdas == (0.0, 0.001) and cfg.classes == (2, 10)
+    assert cfg.epochs == 2 and cfg.lr == 0.01
+
+
+def _cli(args, cwd, **env):
+    full = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{cwd}/mlflow.db", **env}
+    full.pop("MLFLOW_RUN_ID", None)
+    return subprocess.run([sys.executable, str(REPO / "entrypoints" / "train.py"), *args], cwd=cwd,
+                          env=full, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--lambdas=-1"], "lambdas='-1'"), (["--classes=2,11"], "classes='2,11'"),
+    (["--seeds=0,0"], "seeds='0,0'"), (["--device=tpu"], "device='tpu'"),
+    (["--data_dir=nowhere"], "data_dir='nowhere'"),
+])
+def test_cli_bad_input_exits_2_with_one_line_and_creates_nothing(tmp_path, args, needle):
+    res = _cli(args, tmp_path)
+    assert res.returncode == 2, res.stderr
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and needle in lines[0], res.stderr
+    assert list(tmp_path.iterdir()) == []  # no store, no run, no stray file
+
+
+def test_cli_cuda_without_cuda_is_refused(tmp_path, tiny_root):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    res = _cli(["--device=cuda", f"--data_dir={tiny_root}"], tmp_path)
+    assert res.returncode == 2 and "device='cuda'" in res.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_help_lists_every_parameter():
+    res = subprocess.run([sys.executable, str(REPO / "entrypoints" / "train.py"), "--help"],
+                         capture_output=True, text=True, check=True)
+    for name in field_defaults(TrainConfig):
+        assert f"--{name}" in res.stdout
+
+
+STEPS = {"train": TrainConfig, "fetch_data": FetchConfig}
+
+
+@pytest.mark.parametrize("entry", sorted(STEPS))
+def test_mlproject_mirrors_the_config_and_passes_every_parameter(entry):
+    spec = yaml.safe_load((REPO / "MLproject").read_text())["entry_points"][entry]
+    defaults = field_defaults(STEPS[entry])
+    declared = {k: str(v["default"]) for k, v in spec["parameters"].items()}
+    want = {k: join(v) if isinstance(v, tuple) else (repr(v) if isinstance(v, float) else str(v))
+            for k, v in defaults.items()}
+    assert declared == want
+    for name in declared:
+        assert f"--{name}={{{name}}}" in spec["command"]

@@ -1,0 +1,62 @@
+"""End to end through `mlflow run` (MLflow Projects, local env manager), on the real MNIST."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+from test_tracking import check_contract
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture()
+def project_store(tmp_path, mnist_root):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    exp = client.create_experiment("e2e", artifact_location=str(tmp_path / "artifacts"))
+    bindir = str(Path(sys.executable).parent)  # `mlflow run --env-manager local` runs PATH's python
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": bindir + os.pathsep + os.environ["PATH"],
+           "UNDERSPEC_DATA_DIR": str(mnist_root)}
+    for k in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
+        env.pop(k, None)
+    return client, exp, env
+
+
+def mlflow_run(env, entry, *params):
+    cmd = [str(Path(sys.executable).parent / "mlflow"), "run", str(REPO), "-e", entry,
+           "--env-manager", "local", "--experiment-name", "e2e"]
+    for p in params:
+        cmd += ["-P", p]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_train_entry_point_makes_eight_nested_finished_runs(project_store):
+    client, exp, env = project_store
+    res = mlflow_run(env, "train", "seeds=0,42", "lambdas=0.0,0.001", "classes=2,9", "epochs=2")
+    assert res.returncode == 0, res.stderr[-3000:]
+    runs = client.search_runs([exp], "")
+    parent = [r for r in runs if r.data.tags.get("underspec.role") == "batch"]
+    children = [r for r in runs if r.data.tags.get("underspec.role") == "train"]
+    assert len(parent) == 1 and len(children) == 8 and len(runs) == 9
+    assert parent[0].info.status == "FINISHED"
+    assert parent[0].data.params["seeds"] == "0,42"  # MLflow Projects logged the -P values
+    assert {c.data.tags[MLFLOW_PARENT_RUN_ID] for c in children} == {parent[0].info.run_id}
+    specs = {check_contract(client, c, epochs=2) for c in children}
+    assert {(s.seed, s.lam, s.classes) for s in specs} == \
+        {(s, lam, c) for s in (0, 42) for lam in (0.0, 0.001) for c in (2, 9)}
+
+
+@pytest.mark.parametrize("param", ["lambdas=-1", "classes=1,2", "batch_size=zero"])
+def test_bad_input_through_mlflow_run_leaves_only_mlflows_failed_run(project_store, param):
+    client, exp, env = project_store
+    res = mlflow_run(env, "train", param, "epochs=1")
+    assert res.returncode != 0
+    assert f"invalid {param.split('=')[0]}=" in res.stderr
+    runs = client.search_runs([exp], "")
+    assert len(runs) == 1 and runs[0].info.status == "FAILED"
+    assert "underspec.role" not in runs[0].data.tags
+    assert not client.list_artifacts(runs[0].info.run_id)

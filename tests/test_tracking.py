@@ -1,0 +1,92 @@
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+from conftest import REPO
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+from underspec.config import TrainConfig
+from underspec.engine import EngineSettings, RunSpec
+from underspec.tracking import config_hash, run_name
+from underspec.train import run_train
+
+TRAJ_KEYS = {"epoch", "W1", "b1", "W2", "b2", "grad_W1", "grad_b1", "grad_W2", "grad_b2", "format_version"}
+
+
+def test_run_name_and_hash_follow_the_contract():
+    assert run_name(RunSpec(0, 0.001, 9)) == "s0-l0.001-c9" and run_name(RunSpec(3, 0.0, 2)) == "s3-l0.0-c2"
+    s = EngineSettings()
+    doc = '{"batch_size":64,"classes":9,"dataset":"mnist","epochs":50,"format_version":1,' \
+          '"hidden":16,"lambda":0.001,"lr":0.01,"probe_size":1000,"seed":0}'
+    assert config_hash(RunSpec(0, 0.001, 9), s) == hashlib.sha256(doc.encode()).hexdigest()
+    assert config_hash(RunSpec(0, 0.001, 9), EngineSettings(threads=2, device="cuda")) == \
+        config_hash(RunSpec(0, 0.001, 9), s)  # environment facts stay out of the hash
+
+
+def check_contract(client, run, epochs, lr=0.01, probe=None):
+    """What every training run must hold: params, tags, per-epoch metrics, artifacts."""
+    assert run.info.status == "FINISHED"
+    p = run.data.params
+    spec = RunSpec(int(p["seed"]), float(p["lambda"]), int(p["classes"]))
+    assert run.info.run_name == run_name(spec)
+    assert set(p) == {"seed", "lambda", "classes", "epochs", "batch_size", "lr", "hidden", "dataset",
+                      "probe_size", "threads"}
+    assert run.data.tags["underspec.role"] == "train"
+    s = EngineSettings(epochs=int(p["epochs"]), batch_size=int(p["batch_size"]), lr=float(p["lr"]),
+                       hidden=int(p["hidden"]), probe_size=int(p["probe_size"]))
+    assert run.data.tags["underspec.config_hash"] == config_hash(spec, s)
+    for key in ("train_loss", "train_acc", "test_loss", "test_acc", "l1_w1", "w1_sparsity",
+                "inactive_units", "grad_norm"):
+        hist = client.get_metric_history(run.info.run_id, key)
+        assert sorted(m.step for m in hist) == list(range(1, epochs + 1)), key
+    local = client.download_artifacts(run.info.run_id, "trajectory.npz")
+    with np.load(local, allow_pickle=False) as t:
+        assert set(t.files) == TRAJ_KEYS
+        C = spec.classes
+        assert t["W1"].shape == (epochs + 1, 16, 784) and t["W2"].shape == (epochs + 1, C, 16)
+        assert t["W1"].dtype == np.float32
+        want = (t["W1"][0] - t["W1"][-1]) / lr
+        assert np.abs(t["grad_W1"][-1] - want).max() <= 1e-3 * np.abs(want).max()
+    with np.load(client.download_artifacts(run.info.run_id, "embeddings.npz"), allow_pickle=False) as e:
+        assert e["h"].shape == (epochs + 1, probe or int(p["probe_size"]), 16)
+    return spec
+
+
+def test_train_logs_one_finished_nested_run_per_config(tracking, tiny_root):
+    cfg = TrainConfig(seeds=(0, 42), lambdas=(0.0, 0.01), classes=(2, 3), epochs=2, probe_size=30,
+                      data_dir=str(tiny_root), sweep="unit")
+    ids = run_train(cfg)
+    assert len(ids) == 8
+    runs = [tracking.get_run(i) for i in ids.values()]
+    parents = {r.data.tags[MLFLOW_PARENT_RUN_ID] for r in runs}
+    assert len(parents) == 1
+    parent = tracking.get_run(parents.pop())
+    assert parent.data.tags["underspec.role"] == "batch" and parent.info.status == "FINISHED"
+    specs = {check_contract(tracking, r, epochs=2) for r in runs}
+    assert specs == set(ids)
+    assert all(r.data.tags["underspec.sweep"] == "unit" for r in runs)
+
+
+def test_sigterm_marks_every_unfinished_run_killed(tracking, tiny_root, tmp_path):
+    env = {**os.environ}
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "entrypoints" / "train.py"), "--seeds=0,1", "--lambdas=0.0,0.01",
+         "--classes=2", "--epochs=400", "--probe_size=30", f"--data_dir={tiny_root}"], env=env, cwd=tmp_path,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    exp = tracking.get_experiment_by_name("underspec-test").experiment_id
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        runs = tracking.search_runs([exp], "tags.`underspec.role` = 'train'")
+        if len(runs) == 4:
+            break
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    runs = tracking.search_runs([exp], "")
+    assert len(runs) == 5 and {r.info.status for r in runs} == {"KILLED"}, err
