@@ -63,11 +63,13 @@ class _Group:
     their gradients exactly 0: they never touch the real classes' arithmetic.
     """
 
-    def __init__(self, specs: Sequence[RunSpec], s: EngineSettings, data: MNISTTensors, dev):
+    def __init__(self, specs: Sequence[RunSpec], s: EngineSettings, data: MNISTTensors, dev,
+                 order: torch.Tensor):
         M, H, K = len(specs), s.hidden, MAX_CLASSES
         self.M, self.H, self.s = M, H, s
         inits = [init_params(sp.seed, sp.classes, H) for sp in specs]
-        self.W1 = torch.cat([p["W1"] for p in inits]).to(dev)
+        # W1's columns are kept in `order` (pixels most often non-zero first), see pixel_order.
+        self.W1 = torch.cat([p["W1"] for p in inits])[:, order].contiguous().to(dev)
         self.b1 = torch.cat([p["b1"] for p in inits]).to(dev)
         self.W2 = torch.zeros(M, K, H, device=dev)
         self.b2 = torch.full((M, K), float("-inf"), device=dev)
@@ -84,15 +86,19 @@ class _Group:
         self.gW1 = torch.empty_like(self.W1)
         self.sign = torch.empty_like(self.W1)
         self.minus_one = torch.full((M, 1, s.batch_size), -1.0, device=dev)
+        self.param_list = [self.W1, self.b1, self.W2, self.b2]
+        self.acc_list = [self.acc[k] for k in PARAMS]
 
     def second_layer(self, aT: torch.Tensor) -> torch.Tensor:
         """aT (M, H, B) -> logits (M, K, B)."""
         return torch.baddbmm(self.b2[:, :, None], self.W2, aT)
 
-    def step(self, xb: torch.Tensor, yb: torch.Tensor, stats: torch.Tensor) -> None:
-        """One SGD step on xb (B, D), folded labels yb (M, B); adds loss, hits, |g| to stats (3, M)."""
+    def step(self, xb: torch.Tensor, k: int, yb: torch.Tensor, stats: torch.Tensor) -> None:
+        """One SGD step on xb (B, D) whose pixels >= k are all zero, folded labels yb (M, B);
+        adds loss, hits and gradient norm per model to stats (3, M)."""
         M, H, B, lr = self.M, self.H, xb.shape[0], self.s.lr
-        zT = torch.addmm(self.b1[:, None], self.W1, xb.t())  # (M*H, B)
+        xk = xb[:, :k]  # (B, k): the zero pixels add nothing to z and get no CE gradient
+        zT = torch.addmm(self.b1[:, None], self.W1[:, :k], xk.t())  # (M*H, B)
         aT = zT.clamp_min(0).view(M, H, B)
         logits = self.second_layer(aT)  # (M, K, B)
         mx = logits.amax(1, keepdim=True)  # (M, 1, B)
@@ -106,18 +112,19 @@ class _Group:
         dlog = p.scatter_add_(1, yb[:, None, :], self.minus_one[:, :, :B]).mul_(1.0 / B)
         gb2 = dlog.sum(-1)  # (M, K)
         gW2 = torch.bmm(dlog, aT.transpose(1, 2))  # (M, K, H)
-        dz = torch.bmm(self.W2.transpose(1, 2), dlog).view(M * H, B).mul_(zT > 0)
+        dz = torch.ops.aten.threshold_backward(torch.bmm(self.W2.transpose(1, 2), dlog).view(M * H, B), zT, 0)
         gb1 = dz.sum(-1)  # (M*H,)
-        torch.mm(dz, xb, out=self.gW1)  # (M*H, D): the fast layout for this product
+        self.gW1[:, :k].addmm_(dz, xk, beta=0)  # (M*H, k): the fast layout for this product
+        self.gW1[:, k:].zero_()
         if self.any_l1:  # L1 subgradient on W1 (torch's sign: 0 at 0)
             torch.sign(self.W1, out=self.sign)
             self.gW1.addcmul_(self.sign, self.lam_rows)
-        sq = torch.linalg.vector_norm(self.gW1.view(M, -1), dim=1).square_()
-        sq += gb1.view(M, H).square().sum(1) + gW2.square().sum((1, 2)) + gb2.square().sum(1)
-        stats[2] += sq.sqrt_()
-        for name, g in (("W1", self.gW1), ("b1", gb1), ("W2", gW2), ("b2", gb2)):
-            self.acc[name].add_(g)
-            getattr(self, name).add_(g, alpha=-lr)
+        norm = torch.linalg.vector_norm  # per model: the norm of the four parts' norms
+        parts = [norm(g.view(M, -1), dim=1) for g in (self.gW1, gb1, gW2, gb2)]
+        stats[2] += norm(torch.stack(parts), dim=0)
+        grads = [self.gW1, gb1, gW2, gb2]
+        torch._foreach_add_(self.acc_list, grads)
+        torch._foreach_add_(self.param_list, grads, alpha=-lr)
 
     def evaluate(self, x: torch.Tensor, P: int):
         """Test metrics per model and the probe embeddings (M, H, P) from one forward pass."""
@@ -160,27 +167,44 @@ def train_group(specs: Sequence[RunSpec], data: MNISTTensors, s: EngineSettings,
         torch.set_num_threads(old_threads)
 
 
+def pixel_order(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pixels sorted by how often they are non-zero in x (N, D), and each image's extent.
+
+    Returns order (D,) and last (N,): with columns in this order, image i is zero from column
+    last[i] on. A minibatch then needs only its first max(last) columns in both GEMMs (about
+    78% of them on MNIST). It depends on the data alone, so it never couples configurations.
+    """
+    order = torch.argsort((x != 0).sum(0), descending=True, stable=True)
+    pos = torch.arange(1, x.shape[1] + 1)
+    last = ((x[:, order] != 0) * pos).amax(1)
+    return order, last
+
+
 def _train(specs, data, s: EngineSettings, dev, on_epoch) -> list[RunResult]:
-    g = _Group(specs, s, data, dev)
+    order, last = pixel_order(data.train_x)
+    inv = torch.argsort(order).to(dev)
+    g = _Group(specs, s, data, dev, order)
     M, H, E, P = g.M, g.H, s.epochs, s.probe_size
-    xtrain, xtest = data.train_x.to(dev), data.test_x.to(dev)
+    xtrain, xtest = data.train_x[:, order].to(dev), data.test_x[:, order].to(dev)
     n = len(xtrain)
     rec = {k: torch.zeros((E + 1, *getattr(g, k).shape)) for k in PARAMS}
     grec = {k: torch.zeros_like(v) for k, v in rec.items()}
     emb = torch.zeros(E + 1, M, H, P)
     mets = {k: torch.zeros(E, M) for k in METRICS}
-    _record(g, rec, grec, 0)
+    _record(g, rec, grec, 0, inv)
     emb[0] = g.evaluate(xtest, P)[1].cpu()
     slices = batch_slices(n, s.batch_size)
     orders = epoch_orders(specs[0].seed, n)
     for e in range(1, E + 1):
-        perm = next(orders).to(dev)
+        cpu_perm = next(orders)
+        extents = [max(1, int(last[cpu_perm[sl]].max())) for sl in slices]  # on the CPU: no sync
+        perm = cpu_perm.to(dev)
+        yperm = g.ytrain.index_select(1, perm)  # (M, n): one gather per epoch, slices per step
         stats = torch.zeros(3, M, device=dev)
-        for sl in slices:
-            idx = perm[sl]
-            g.step(xtrain.index_select(0, idx), g.ytrain.index_select(1, idx), stats)
+        for sl, k in zip(slices, extents, strict=True):
+            g.step(xtrain.index_select(0, perm[sl]), k, yperm[:, sl], stats)
         test, h = g.evaluate(xtest, P)
-        _record(g, rec, grec, e)
+        _record(g, rec, grec, e, inv)
         emb[e] = h.cpu()
         for k, v in test.items():
             mets[k][e - 1] = v.cpu()
@@ -191,10 +215,14 @@ def _train(specs, data, s: EngineSettings, dev, on_epoch) -> list[RunResult]:
     return [_result(m, sp, rec, grec, emb, mets, data, H, P) for m, sp in enumerate(specs)]
 
 
-def _record(g: _Group, rec, grec, e: int) -> None:
+def _record(g: _Group, rec, grec, e: int, inv: torch.Tensor) -> None:
+    """Copy the state at the end of epoch e, W1 back in pixel order."""
     for k in PARAMS:
-        rec[k][e] = getattr(g, k).cpu()
-        grec[k][e] = g.acc[k].cpu()
+        p, a = getattr(g, k), g.acc[k]
+        if k == "W1":
+            p, a = p[:, inv], a[:, inv]
+        rec[k][e] = p.cpu()
+        grec[k][e] = a.cpu()
 
 
 def _result(m, sp: RunSpec, rec, grec, emb, mets, data, H, P) -> RunResult:

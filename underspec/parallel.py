@@ -44,7 +44,10 @@ def iter_train(specs: Sequence[RunSpec], data_dir: Path, data: MNISTTensors, s: 
             n = len(chunk)
             yield train_group(chunk, data, s, lambda e: tick(n))  # noqa: B023 (called before n changes)
         return
-    ctx = mp.get_context("spawn")
+    # forkserver: workers fork from a clean server that has already imported torch (no OpenMP
+    # pool inherited from this process, no per-worker import cost).
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["__main__", "underspec.engine", "underspec.data", "torchvision.datasets"])
     with ctx.Manager() as manager:
         queue = manager.Queue()
         drain = threading.Thread(target=_drain, args=(queue, tick), daemon=True)
