@@ -162,3 +162,75 @@ class FetchConfig:
     @classmethod
     def from_strings(cls, data_dir=None) -> FetchConfig:
         return cls() if data_dir is None else cls(parse_data_dir(data_dir))
+
+
+def parse_storage(text) -> str:
+    """An Optuna RDB URL without credentials; plain postgresql:// is pinned to psycopg 3."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    text = str(text)
+    try:
+        url = make_url(text)
+    except (ArgumentError, ValueError):
+        raise ConfigError("storage", text, "not a database URL (e.g. sqlite:///optuna.db)") from None
+    shown = url.render_as_string(hide_password=True)
+    if url.password is not None:
+        raise ConfigError("storage", shown, "holds a password; leave it out of the URL and pass it "
+                          "through PGPASSWORD or ~/.pgpass (parameters are logged and printed)")
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        if not url.database:
+            raise ConfigError("storage", text, "an SQLite URL needs a file (sqlite:///optuna.db)")
+        if not os.path.isdir(os.path.dirname(os.path.abspath(url.database))):
+            raise ConfigError("storage", text, "the SQLite file's folder does not exist")
+        return text
+    if backend == "postgresql":
+        if url.drivername == "postgresql":
+            url = url.set(drivername="postgresql+psycopg")
+        if not url.host or not url.database:
+            raise ConfigError("storage", text, "a PostgreSQL URL needs a host and a database")
+        return url.render_as_string(hide_password=False)
+    raise ConfigError("storage", shown, "use sqlite:///FILE or postgresql://USER@HOST/DB")
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """`sweep`: the grid scheduled by Optuna's GridSampler, one MLflow run per grid point."""
+
+    name: str = "paper"
+    seeds: tuple[int, ...] = PAPER_SEEDS
+    lambdas: tuple[float, ...] = PAPER_LAMBDAS
+    classes: tuple[int, ...] = PAPER_CLASSES
+    epochs: int = 50
+    batch_size: int = 64
+    lr: float = 0.01
+    hidden: int = 16
+    probe_size: int = 1000
+    device: str = "auto"
+    workers: int = 2
+    data_dir: str = ""
+    storage: str = "sqlite:///optuna.db"
+    chunk: int = 0
+    analyze: bool = True
+
+    @classmethod
+    def from_strings(cls, **raw) -> SweepConfig:
+        own = {"name": lambda t: parse_name("name", t), "storage": parse_storage,
+               "chunk": lambda t: parse_int("chunk", t, lo=0), "analyze": lambda t: parse_bool("analyze", t)}
+        shared = {k: v for k, v in raw.items() if k not in own and k != "sweep"}
+        base = TrainConfig.from_strings(**shared)
+        values = {k: getattr(base, k) for k in shared if v_is_set(raw, k)}
+        values.update({k: own[k](v) for k, v in raw.items() if k in own and v is not None})
+        return cls(**values)
+
+    def grid(self) -> dict:
+        """The normalised grid as stored in the study: spelled the same however it was typed."""
+        return {"seeds": sorted(self.seeds), "lambdas": sorted(float(x) for x in self.lambdas),
+                "classes": sorted(self.classes), "epochs": self.epochs, "batch_size": self.batch_size,
+                "lr": float(self.lr), "hidden": self.hidden, "dataset": "mnist",
+                "probe_size": self.probe_size}
+
+
+def v_is_set(raw: dict, key: str) -> bool:
+    return raw.get(key) is not None

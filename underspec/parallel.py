@@ -30,8 +30,14 @@ def plan_chunks(specs: Sequence[RunSpec], workers: int) -> list[list[RunSpec]]:
     return chunks
 
 
+_WORKER_DATA: dict[str, MNISTTensors] = {}  # a worker process loads MNIST once
+
+
 def _worker_train(chunk, data_dir: str, s: EngineSettings, queue) -> list[RunResult]:
-    data = load_mnist(data_dir)
+    if data_dir not in _WORKER_DATA:
+        _WORKER_DATA.clear()
+        _WORKER_DATA[data_dir] = load_mnist(data_dir)
+    data = _WORKER_DATA[data_dir]
     return train_group(chunk, data, s, lambda e: queue.put(len(chunk)))
 
 

@@ -31,6 +31,7 @@ TAG_ROLE = "underspec.role"
 TAG_SWEEP = "underspec.sweep"
 TAG_HASH = "underspec.config_hash"
 TAG_DUPLICATE = "underspec.duplicate_of"
+TAG_WORKER = "underspec.worker"
 TRAJECTORY = "trajectory.npz"
 EMBEDDINGS = "embeddings.npz"
 THREADS = 1  # intra-op threads per engine process: a fixed, recorded part of every result
@@ -104,10 +105,11 @@ def parent_run(role: str, sweep: str = "", name_prefix: str = "batch") -> Iterat
     parent.end(RunStatus.to_string(RunStatus.FINISHED))
 
 
-def create_train_run(parent: Parent, spec: RunSpec, s: EngineSettings, device: str, sweep: str = "") -> str:
+def create_train_run(parent: Parent, spec: RunSpec, s: EngineSettings, device: str, sweep: str = "",
+                     extra_tags: dict | None = None) -> str:
     """A RUNNING training run nested under `parent`, with its params and identifying tags."""
     tags = {MLFLOW_PARENT_RUN_ID: parent.run_id, TAG_ROLE: "train",
-            TAG_HASH: config_hash(spec, s), **environment_tags(device)}
+            TAG_HASH: config_hash(spec, s), **environment_tags(device), **(extra_tags or {})}
     if sweep:
         tags[TAG_SWEEP] = sweep
     run = parent.client.create_run(parent.experiment_id, tags=tags, run_name=run_name(spec))
@@ -155,9 +157,72 @@ def status_for(exc: BaseException) -> str:
     return RunStatus.to_string(RunStatus.KILLED if isinstance(exc, KeyboardInterrupt) else RunStatus.FAILED)
 
 
-def train_runs(client: MlflowClient, experiment_ids: list[str], sweep: str | None = None):
-    """FINISHED training runs, optionally of one sweep, as MLflow Run objects."""
-    flt = f"tags.`{TAG_ROLE}` = 'train' and attributes.status = 'FINISHED'"
-    if sweep:
-        flt += f" and tags.`{TAG_SWEEP}` = '{sweep}'"
-    return client.search_runs(experiment_ids, filter_string=flt, max_results=50000)
+def client() -> MlflowClient:
+    return MlflowClient()
+
+
+def display_uri() -> str:
+    """The tracking URI to show people (credentials never printed)."""
+    from mlflow.tracking import get_tracking_uri
+    from sqlalchemy.engine import make_url
+
+    uri = get_tracking_uri()
+    try:
+        return make_url(uri).render_as_string(hide_password=True) if "://" in uri and "@" in uri else uri
+    except Exception:
+        return uri.split("@")[-1]
+
+
+def search_all(client: MlflowClient, experiment_ids: list[str], flt: str) -> list:
+    """Every run matching flt, page by page."""
+    out, token = [], None
+    while True:
+        page = client.search_runs(experiment_ids, filter_string=flt, max_results=1000, page_token=token)
+        out += list(page)
+        token = page.token
+        if not token:
+            return out
+
+
+def sweep_runs(client: MlflowClient, experiment_id: str, sweep: str, status: str | None = None) -> list:
+    flt = f"tags.`{TAG_ROLE}` = 'train' and tags.`{TAG_SWEEP}` = '{sweep}'"
+    if status:
+        flt += f" and attributes.status = '{status}'"
+    return search_all(client, [experiment_id], flt)
+
+
+def ledger(client: MlflowClient, experiment_id: str, sweep: str) -> dict:
+    """config hash -> a FINISHED training run of this sweep (duplicates excluded)."""
+    out = {}
+    for r in sweep_runs(client, experiment_id, sweep, "FINISHED"):
+        if TAG_DUPLICATE not in r.data.tags:
+            out.setdefault(r.data.tags.get(TAG_HASH), r)
+    return out
+
+
+def final_metric(run, key: str) -> float:
+    return float(run.data.metrics[key])
+
+
+def kill_worker_runs(client: MlflowClient, sweep: str, dead_workers: set[str]) -> int:
+    """Mark RUNNING runs (training and sweep) of dead workers KILLED; returns how many."""
+    flt = f"tags.`{TAG_SWEEP}` = '{sweep}' and attributes.status = 'RUNNING'"
+    exps = [e.experiment_id for e in client.search_experiments()]
+    runs = [r for r in search_all(client, exps, flt) if r.data.tags.get(TAG_WORKER) in dead_workers]
+    end_runs(client, [r.info.run_id for r in runs], RunStatus.to_string(RunStatus.KILLED))
+    return len(runs)
+
+
+def log_text(parent: Parent, text: str, name: str) -> None:
+    parent.client.log_text(parent.run_id, text, name)
+
+
+def log_progress(parent: Parent, points_done: int, step: int) -> None:
+    parent.client.log_metric(parent.run_id, "points_done", points_done, step=step)
+
+
+def tag_projects_run(role: str, sweep: str) -> None:
+    """Under `mlflow run`, tag MLflow Projects' run even when there is nothing to do."""
+    if os.environ.get("MLFLOW_RUN_ID"):
+        MlflowClient().log_batch(os.environ["MLFLOW_RUN_ID"],
+                                 tags=[RunTag(TAG_ROLE, role), RunTag(TAG_SWEEP, sweep)])

@@ -50,10 +50,11 @@ def progress(total: int, desc: str) -> tqdm:
 
 
 def train_specs(parent: tracking.Parent, specs: list[RunSpec], data_dir: Path, data: MNISTTensors,
-                s: EngineSettings, workers: int, sweep: str = "", on_done=None) -> dict[RunSpec, str]:
+                s: EngineSettings, workers: int, sweep: str = "", on_done=None,
+                extra_tags: dict | None = None) -> dict[RunSpec, str]:
     """Create one RUNNING run per spec under `parent`, train them, finish each as its group ends."""
     device = str(resolve_device(s.device))
-    run_ids = {sp: tracking.create_train_run(parent, sp, s, device, sweep) for sp in specs}
+    run_ids = {sp: tracking.create_train_run(parent, sp, s, device, sweep, extra_tags) for sp in specs}
     pending = set(run_ids.values())
     try:
         with progress(len(specs) * s.epochs, "train") as bar:

@@ -1,0 +1,36 @@
+"""`mlflow run . -e sweep`: Optuna's GridSampler schedules the grid; each point is an MLflow run."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from entrypoints._cli import add_fields, main  # noqa: E402
+from entrypoints.train import HELP as TRAIN_HELP  # noqa: E402
+from underspec.config import SweepConfig  # noqa: E402
+from underspec.sweep import run_sweep  # noqa: E402
+
+HELP = {
+    **TRAIN_HELP,
+    "name": "the sweep's name: its Optuna study and the underspec.sweep tag of its runs",
+    "storage": "Optuna storage URL without password (sqlite:///FILE or postgresql://USER@HOST/DB; "
+    "credentials through PGPASSWORD or ~/.pgpass)",
+    "chunk": "grid points a worker claims at once (0: all that remain)",
+    "analyze": "run the analysis when this worker finds the grid complete (true/false)",
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="underspec-sweep",
+        description="Run or resume a sweep over seeds x lambdas x classes (default: the paper's "
+        "7 x 6 x 9 grid, 50 epochs). Re-running the same command trains only what is missing; "
+        "several workers may share one storage.")
+    add_fields(p, SweepConfig, HELP)
+    return p
+
+
+if __name__ == "__main__":
+    sys.exit(main(parser(), SweepConfig.from_strings, run_sweep))
