@@ -60,3 +60,29 @@ def test_bad_input_through_mlflow_run_leaves_only_mlflows_failed_run(project_sto
     assert len(runs) == 1 and runs[0].info.status == "FAILED"
     assert "underspec.role" not in runs[0].data.tags
     assert not client.list_artifacts(runs[0].info.run_id)
+
+
+def test_sweep_entry_point_then_rerun_adds_nothing(project_store, tmp_path):
+    import optuna
+    from optuna.trial import TrialState
+
+    client, exp, env = project_store
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    params = ["name=t", "seeds=0,1", "lambdas=0.0,0.01", "classes=2,3", "epochs=1", "analyze=false",
+              f"storage={storage}"]
+    res = mlflow_run(env, "sweep", *params)
+    assert res.returncode == 0, res.stderr[-3000:]
+    runs = client.search_runs([exp], "")
+    train = [r for r in runs if r.data.tags.get("underspec.role") == "train"]
+    sweep = [r for r in runs if r.data.tags.get("underspec.role") == "sweep"]
+    assert len(train) == 8 and {r.info.status for r in train} == {"FINISHED"}
+    assert {r.data.tags["underspec.sweep"] for r in train} == {"t"}
+    assert len(sweep) == 1 and {r.data.tags[MLFLOW_PARENT_RUN_ID] for r in train} == {sweep[0].info.run_id}
+    ts = optuna.load_study(study_name="t", storage=storage).get_trials()
+    assert len(ts) == 8 and {t.state for t in ts} == {TrialState.COMPLETE}
+    again = mlflow_run(env, "sweep", *params)
+    assert again.returncode == 0 and "nothing to do" in again.stderr
+    runs2 = client.search_runs([exp], "")
+    assert len([r for r in runs2 if r.data.tags.get("underspec.role") == "train"]) == 8
+    assert len(runs2) == len(runs) + 1  # only MLflow Projects' own run for the command
+    assert len(optuna.load_study(study_name="t", storage=storage).get_trials()) == 8
