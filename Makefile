@@ -7,7 +7,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 MLFLOW_EXPERIMENT_NAME ?= underspec
 export MLFLOW_EXPERIMENT_NAME
 
-.PHONY: setup data test test-fast lint demo train bench clean-venv
+.PHONY: setup data test test-fast lint sweep demo train bench
 
 setup: $(VENV)/.installed  ## create .venv and install the project with its test extras
 
@@ -28,6 +28,13 @@ test: setup data lint  ## the whole suite, slow end-to-end tests included
 
 test-fast: setup data
 	$(PY) -m pytest -q -m "not slow"
+
+sweep: setup data  ## THE MAIN JOB: the paper's 378-run grid (resumable), then the analysis
+	mlflow run . -e sweep --env-manager local --experiment-name $(MLFLOW_EXPERIMENT_NAME)
+
+demo: setup data  ## a 27-run, 5-epoch grid for a first look (about two minutes)
+	mlflow run . -e sweep --env-manager local --experiment-name $(MLFLOW_EXPERIMENT_NAME) \
+	    -P name=demo -P seeds=0,1,2 -P lambdas=0.0,0.001,0.01 -P classes=2,5,10 -P epochs=5
 
 train: setup data  ## one run with the paper's defaults (seed 0, lambda 0.001, 10 classes, 50 epochs)
 	mlflow run . -e train --env-manager local --experiment-name $(MLFLOW_EXPERIMENT_NAME)

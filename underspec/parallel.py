@@ -21,7 +21,10 @@ def plan_chunks(specs: Sequence[RunSpec], workers: int) -> list[list[RunSpec]]:
     by_seed: dict[int, list[RunSpec]] = {}
     for sp in specs:
         by_seed.setdefault(sp.seed, []).append(sp)
-    parts = max(1, math.ceil(workers / len(by_seed))) if by_seed else 1
+    # Enough chunks to keep every worker busy to the end: at least one per worker, and a
+    # multiple of the worker count when seeds alone would leave a worker idle in the last round.
+    n = max(1, len(by_seed))
+    parts = math.ceil(workers / n) if n < workers else (1 if n % workers == 0 else workers)
     chunks = []
     for group in by_seed.values():
         k = min(parts, len(group))
