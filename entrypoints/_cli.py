@@ -28,11 +28,12 @@ def main(parser: argparse.ArgumentParser, build, run) -> int:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
-        run(cfg)
+        status = run(cfg)
     except (ConfigError, DataError) as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print(f"{parser.prog}: interrupted; unfinished runs were marked KILLED", file=sys.stderr)
         return EXIT_INTERRUPTED
-    return 0
+    # A step may return its exit status (analyze does: 1 when an artifact was unreadable).
+    return status if isinstance(status, int) and not isinstance(status, bool) else 0

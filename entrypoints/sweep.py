@@ -32,5 +32,10 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def run(cfg: SweepConfig) -> int:
+    run_sweep(cfg)
+    return 0
+
+
 if __name__ == "__main__":
-    sys.exit(main(parser(), SweepConfig.from_strings, run_sweep))
+    sys.exit(main(parser(), SweepConfig.from_strings, run))

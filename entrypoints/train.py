@@ -35,4 +35,4 @@ def parser() -> argparse.ArgumentParser:
 
 
 if __name__ == "__main__":
-    sys.exit(main(parser(), TrainConfig.from_strings, run_train))
+    sys.exit(main(parser(), TrainConfig.from_strings, lambda cfg: run_train(cfg) and 0))

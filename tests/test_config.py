@@ -6,7 +6,15 @@ import pytest
 import yaml
 from conftest import REPO
 
-from underspec.config import ConfigError, FetchConfig, SweepConfig, TrainConfig, field_defaults, join
+from underspec.config import (
+    AnalyzeConfig,
+    ConfigError,
+    FetchConfig,
+    SweepConfig,
+    TrainConfig,
+    field_defaults,
+    join,
+)
 
 BAD_TRAIN = [
     ("seeds", "a"), ("seeds", "-1"), ("seeds", "0,0"), ("seeds", ""), ("seeds", "1.5"), ("seeds", "0,,1"),
@@ -69,7 +77,8 @@ def test_cli_help_lists_every_parameter():
         assert f"--{name}" in res.stdout
 
 
-STEPS = {"train": TrainConfig, "fetch_data": FetchConfig, "sweep": SweepConfig}
+STEPS = {"train": TrainConfig, "fetch_data": FetchConfig, "sweep": SweepConfig,
+         "analyze": AnalyzeConfig}
 
 
 @pytest.mark.parametrize("entry", sorted(STEPS))

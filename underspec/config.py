@@ -234,3 +234,42 @@ class SweepConfig:
 
 def v_is_set(raw: dict, key: str) -> bool:
     return raw.get(key) is not None
+
+
+@dataclass(frozen=True)
+class AnalyzeConfig:
+    """`analyze`: a sweep's metrics, figures and report, logged back to the tracking server."""
+
+    sweep: str = "paper"
+    reference_seed: int = -1
+    bootstrap: int = 1000
+    gif_cells: str = "auto"
+    out_dir: str = "reports"
+    data_dir: str = ""
+
+    @classmethod
+    def from_strings(cls, **raw) -> AnalyzeConfig:
+        conv = {"sweep": lambda t: parse_name("sweep", t),
+                "reference_seed": lambda t: parse_int("reference_seed", t, lo=-1),
+                "bootstrap": lambda t: parse_int("bootstrap", t, lo=10, hi=100000),
+                "gif_cells": parse_cells, "out_dir": parse_out_dir, "data_dir": parse_data_dir}
+        return cls(**{k: conv[k](v) for k, v in raw.items() if v is not None})
+
+
+def parse_cells(text) -> str:
+    """'auto', 'none', or 'lambda:C' pairs separated by commas (e.g. 0.001:9,0.0:10)."""
+    text = str(text).strip()
+    if text in ("auto", "none"):
+        return text
+    for item in _items("gif_cells", text):
+        lam, _, c = item.partition(":")
+        parse_float("gif_cells", lam, whole=text)
+        parse_int("gif_cells", c, lo=2, hi=10, whole=text)
+    return text
+
+
+def parse_out_dir(text) -> str:
+    text = str(text)
+    if not text.strip() or "\0" in text:
+        raise ConfigError("out_dir", text, "must be a folder path")
+    return text

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import os
 import sys
 
 from . import study as st
@@ -102,6 +103,10 @@ def run_sweep(cfg: SweepConfig) -> int:
     if len(snap.complete) == len(points):
         print(f"sweep {cfg.name}: nothing to do, all {len(points)} grid points are complete", file=sys.stderr)
         tracking.tag_projects_run("sweep", cfg.name)
+        if cfg.analyze and os.environ.get("MLFLOW_RUN_ID"):
+            from .analysis import run_analysis_for_sweep
+
+            run_analysis_for_sweep(cfg.name, os.environ["MLFLOW_RUN_ID"], cfg.data_dir)
         return 0
     if not (points - set(snap.complete) - set(snap.live)):
         print(f"sweep {cfg.name}: the {len(snap.live)} remaining point(s) are held by live workers",
@@ -110,9 +115,11 @@ def run_sweep(cfg: SweepConfig) -> int:
     wid = st.worker_id()
     heartbeat = st.Heartbeat(study, wid)
     completed: list[tuple[RunSpec, str]] = []
+    sweep_run_id = None
     try:
         with sigterm_as_interrupt(), tracking.parent_run("sweep", cfg.name, f"sweep-{cfg.name}") as parent:
             parent.client.set_tag(parent.run_id, tracking.TAG_WORKER, wid)
+            sweep_run_id = parent.run_id
             tracking.log_text(parent, st.grid_json(cfg.grid()), "grid.json")
             base = len(snap.complete)
 
@@ -135,17 +142,10 @@ def run_sweep(cfg: SweepConfig) -> int:
           f"({len(completed)} by this worker). Browse: mlflow ui --backend-store-uri "
           f"{tracking.display_uri()}", file=sys.stderr)
     if cfg.analyze and len(final.complete) == len(points):
-        analyze_after(cfg)
-    return len(completed)
-
-
-def analyze_after(cfg: SweepConfig) -> None:
-    try:
         from .analysis import run_analysis_for_sweep
-    except ImportError:
-        print("sweep: the analysis step is not available in this version", file=sys.stderr)
-        return
-    run_analysis_for_sweep(cfg.name)
+
+        run_analysis_for_sweep(cfg.name, sweep_run_id, cfg.data_dir)
+    return len(completed)
 
 
 def summary_csv(cfg, study, points, parent) -> str:

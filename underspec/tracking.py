@@ -61,23 +61,33 @@ def environment_tags(device: str) -> dict[str, str]:
             "underspec.host": socket.gethostname(), "underspec.pid": str(os.getpid())}
 
 
-def experiment_id(client: MlflowClient) -> str:
-    """The experiment MLflow selects (MLFLOW_EXPERIMENT_ID / _NAME), else `underspec`."""
+def experiment_name() -> str:
+    return os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
+
+
+def experiment_id(client: MlflowClient, create: bool = True) -> str | None:
+    """The experiment MLflow selects (MLFLOW_EXPERIMENT_ID / _NAME), else `underspec`; under
+    `mlflow run`, the experiment of MLflow Projects' run."""
+    if os.environ.get("MLFLOW_RUN_ID"):
+        return client.get_run(os.environ["MLFLOW_RUN_ID"]).info.experiment_id
     if os.environ.get("MLFLOW_EXPERIMENT_ID"):
         return os.environ["MLFLOW_EXPERIMENT_ID"]
-    name = os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
-    exp = client.get_experiment_by_name(name)
-    return exp.experiment_id if exp else client.create_experiment(name)
+    exp = client.get_experiment_by_name(experiment_name())
+    if exp:
+        return exp.experiment_id
+    return client.create_experiment(experiment_name()) if create else None
 
 
 class Parent:
     """The run that owns one invocation: MLflow Projects' run when there is one, else our own."""
 
-    def __init__(self, role: str, sweep: str = "", name_prefix: str = "batch"):
+    def __init__(self, role: str, sweep: str = "", name_prefix: str = "batch", nested_in: str | None = None):
         self.client = MlflowClient()
-        self.owned = not os.environ.get("MLFLOW_RUN_ID")
+        self.owned = nested_in is not None or not os.environ.get("MLFLOW_RUN_ID")
         if self.owned:
             tags = {MLFLOW_RUN_NAME: f"{name_prefix}-{time.strftime('%Y%m%d-%H%M%S')}"}
+            if nested_in:
+                tags[MLFLOW_PARENT_RUN_ID] = nested_in
             run = self.client.create_run(experiment_id(self.client), tags=tags)
         else:
             run = self.client.get_run(os.environ["MLFLOW_RUN_ID"])
@@ -92,8 +102,9 @@ class Parent:
 
 
 @contextmanager
-def parent_run(role: str, sweep: str = "", name_prefix: str = "batch") -> Iterator[Parent]:
-    parent = Parent(role, sweep, name_prefix)
+def parent_run(role: str, sweep: str = "", name_prefix: str = "batch",
+               nested_in: str | None = None) -> Iterator[Parent]:
+    parent = Parent(role, sweep, name_prefix, nested_in)
     try:
         yield parent
     except KeyboardInterrupt:
@@ -173,22 +184,71 @@ def display_uri() -> str:
         return uri.split("@")[-1]
 
 
-def search_all(client: MlflowClient, experiment_ids: list[str], flt: str) -> list:
-    """Every run matching flt, page by page."""
+def search_all(client: MlflowClient, experiment_ids: list[str], flt: str, max_results=None) -> list:
+    """Every run matching flt (at most max_results), page by page."""
     out, token = [], None
     while True:
-        page = client.search_runs(experiment_ids, filter_string=flt, max_results=1000, page_token=token)
+        page = client.search_runs(experiment_ids, filter_string=flt,
+                                  max_results=min(1000, max_results or 1000), page_token=token)
         out += list(page)
         token = page.token
-        if not token:
+        if not token or (max_results and len(out) >= max_results):
             return out
 
 
-def sweep_runs(client: MlflowClient, experiment_id: str, sweep: str, status: str | None = None) -> list:
+def sweep_runs(client: MlflowClient, experiment_id: str, sweep: str, status: str | None = None,
+               max_results: int | None = None) -> list:
     flt = f"tags.`{TAG_ROLE}` = 'train' and tags.`{TAG_SWEEP}` = '{sweep}'"
     if status:
         flt += f" and attributes.status = '{status}'"
-    return search_all(client, [experiment_id], flt)
+    return search_all(client, [experiment_id], flt, max_results)
+
+
+_SCRATCH: list[tempfile.TemporaryDirectory] = []
+
+
+def artifact_path(client: MlflowClient, run, name: str) -> Path:
+    """A local path to one artifact: read in place from a local artifact store, else downloaded
+    (through `mlflow server`'s proxy, for instance) into a scratch folder removed at exit."""
+    from urllib.parse import unquote, urlparse
+
+    uri = run.info.artifact_uri
+    parsed = urlparse(uri)
+    if parsed.scheme in ("", "file"):
+        path = Path(unquote(parsed.path)) / name
+        if not path.is_file():
+            raise FileNotFoundError(f"{name} not in {uri}")
+        return path
+    if not _SCRATCH:
+        _SCRATCH.append(tempfile.TemporaryDirectory(prefix="underspec-analysis-"))
+    dst = Path(_SCRATCH[0].name) / run.info.run_id
+    dst.mkdir(exist_ok=True)
+    return Path(client.download_artifacts(run.info.run_id, name, str(dst)))
+
+
+def log_analysis(parent: Parent, out_dir: Path, rows: list[dict], per_run: dict, n_runs: int, cfg) -> None:
+    """The analysis run's params and artifacts, one nested run per cell, and new metrics on each
+    training run against the reference seed (added under new keys; nothing existing changes)."""
+    c = parent.client
+    if parent.owned:
+        params = {"sweep": cfg.sweep, "reference_seed": str(cfg.reference_seed), "bootstrap": str(cfg.bootstrap)}
+        c.log_batch(parent.run_id, params=[Param(k, v) for k, v in params.items()])
+    c.log_batch(parent.run_id, metrics=[Metric("runs_used", n_runs, int(time.time() * 1000), 0)])
+    c.log_artifacts(parent.run_id, str(out_dir))
+    now = int(time.time() * 1000)
+    cells: dict[tuple, list] = {}
+    for r in rows:
+        if np.isfinite(r["mean"]):
+            key = f"{r['metric']}.{r['target']}.{r['mode']}"
+            cells.setdefault((r["lambda"], r["classes"]), []).append(Metric(key, float(r["mean"]), now, 0))
+    for (lam, C), metrics in sorted(cells.items()):
+        tags = {MLFLOW_PARENT_RUN_ID: parent.run_id, TAG_ROLE: "analysis-cell", TAG_SWEEP: cfg.sweep}
+        run = c.create_run(parent.experiment_id, tags=tags, run_name=f"cell-l{lam!r}-c{C}")
+        c.log_batch(run.info.run_id, metrics=metrics[:1000], params=[Param("lambda", repr(lam)),
+                                                                    Param("classes", str(C))])
+        c.set_terminated(run.info.run_id, "FINISHED")
+    for rid, vals in per_run.items():
+        c.log_batch(rid, metrics=[Metric(k, float(v), now, 0) for k, v in vals.items()])
 
 
 def ledger(client: MlflowClient, experiment_id: str, sweep: str) -> dict:
