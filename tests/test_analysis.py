@@ -1,0 +1,106 @@
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from underspec.analysis import run_analysis
+from underspec.config import AnalyzeConfig, SweepConfig
+from underspec.sweep import run_sweep
+
+from conftest import REPO
+from test_alignment import slow_paper_metrics
+
+
+@pytest.fixture()
+def small_sweep(tracking, tiny_root, tmp_path):
+    """3 seeds x 2 lambdas x 2 class counts, 2 epochs, on the tiny MNIST."""
+    cfg = SweepConfig(name="small", seeds=(0, 1, 2), lambdas=(0.0, 0.01), classes=(2, 4), epochs=2,
+                      probe_size=30, workers=1, analyze=False, data_dir=str(tiny_root),
+                      storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    run_sweep(cfg)
+    exp = tracking.get_experiment_by_name("underspec-test").experiment_id
+    return tracking, exp, cfg
+
+
+def read_rows(path):
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+def analyze_cfg(tmp_path, tiny_root, **kw):
+    return AnalyzeConfig(sweep="small", bootstrap=50, out_dir=str(tmp_path / "reports"), data_dir=str(tiny_root),
+                         **kw)
+
+
+def test_analysis_logs_a_run_with_metrics_and_figure_equal_to_an_independent_implementation(
+        small_sweep, tmp_path, tiny_root):
+    client, exp, cfg = small_sweep
+    assert run_analysis(analyze_cfg(tmp_path, tiny_root)) == 0
+    runs = client.search_runs([exp], "tags.`underspec.role` = 'analysis'")
+    assert len(runs) == 1 and runs[0].info.status == "FINISHED"
+    arts = {a.path for a in client.list_artifacts(runs[0].info.run_id)}
+    assert {"metrics.csv", "report.md", "figures", "inputs.json"} <= arts
+    figs = {a.path for a in client.list_artifacts(runs[0].info.run_id, "figures")}
+    assert "figures/fig3_1.png" in figs
+    rows = read_rows(client.download_artifacts(runs[0].info.run_id, "metrics.csv", str(tmp_path)))
+    train = {(r.data.params["seed"], r.data.params["lambda"], r.data.params["classes"]): r
+             for r in client.search_runs([exp], "tags.`underspec.role` = 'train'")}
+    checked = 0
+    for lam in ("0.0", "0.01"):
+        for C in ("2", "4"):
+            nets = {}
+            for s in ("0", "1", "2"):
+                path = client.download_artifacts(train[(s, lam, C)].info.run_id, "trajectory.npz", str(tmp_path / s))
+                with np.load(path, allow_pickle=False) as z:
+                    nets[s] = {k: z[k][-1].astype(np.float64) for k in ("W1", "W2", "grad_W1", "grad_W2")}
+            for target, (k1, k2) in (("params", ("W1", "W2")), ("grads", ("grad_W1", "grad_W2"))):
+                want = [slow_paper_metrics(nets["0"][k1], nets["0"][k2], nets[o][k1], nets[o][k2]) for o in "12"]
+                for metric in ("apc1", "apc2", "pe"):
+                    row = [r for r in rows if (r["lambda"], r["classes"], r["target"], r["metric"], r["mode"])
+                           == (lam, C, target, metric, "reference")]
+                    assert len(row) == 1
+                    if C == "2" and metric in ("apc2", "pe"):  # degenerate by construction
+                        assert row[0]["mean"] == ("1.0" if metric == "apc2" else "nan")
+                        continue
+                    assert abs(float(row[0]["mean"]) - np.mean([w[metric] for w in want])) < 1e-9
+                    checked += 1
+    assert checked == 2 * 2 * 3 + 2 * 2 * 1
+    # Each non-reference training run gained metrics against the reference; nothing else changed.
+    r = client.get_run(train[("1", "0.01", "4")].info.run_id)
+    assert "vs_ref.pe.params" in r.data.metrics and len(client.get_metric_history(r.info.run_id, "test_acc")) == 2
+    assert {m for m in ("chance_init", "chance_shuffle", "chance_uniform", "all_pairs")} <= {x["mode"] for x in rows}
+
+
+def test_corrupt_artifact_is_named_and_everything_else_is_computed(small_sweep, tmp_path, tiny_root, capfd):
+    client, exp, cfg = small_sweep
+    victim = client.search_runs([exp], "tags.`underspec.role` = 'train' and params.seed = '2' "
+                                       "and params.lambda = '0.01' and params.classes = '4'")[0]
+    path = Path(victim.info.artifact_uri.replace("file://", "")) / "trajectory.npz"
+    path.write_bytes(path.read_bytes()[:1000])  # truncated
+    one_seed = client.search_runs([exp], "tags.`underspec.role` = 'train' and params.lambda = '0.0' "
+                                         "and params.classes = '2' and params.seed != '0'")
+    for r in one_seed:  # leave that cell with a single readable seed
+        (Path(r.info.artifact_uri.replace("file://", "")) / "trajectory.npz").unlink()
+    assert run_analysis(analyze_cfg(tmp_path, tiny_root)) == 1
+    err = capfd.readouterr().err
+    assert f"run {victim.info.run_id} artifact trajectory.npz" in err
+    assert "cell lambda=0.0 C=2: 1 readable seed(s); not compared" in err
+    rows = read_rows(tmp_path / "reports" / "small" / "metrics.csv")
+    cells = {(r["lambda"], r["classes"]) for r in rows}
+    assert cells == {("0.0", "4"), ("0.01", "2"), ("0.01", "4")}
+    n_pairs = {r["n_pairs"] for r in rows if (r["lambda"], r["classes"], r["metric"], r["mode"])
+               == ("0.01", "4", "apc1", "all_pairs")}
+    assert n_pairs == {"1"}  # seeds 0 and 1 only
+
+
+def test_analyze_an_unknown_sweep_exits_2_and_creates_no_run(tracking, tmp_path):
+    env = {**os.environ}
+    res = subprocess.run([sys.executable, str(REPO / "entrypoints" / "analyze.py"), "--sweep=nope",
+                          f"--out_dir={tmp_path / 'r'}"], env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "sweep='nope'" in res.stderr, res.stderr
+    assert tracking.search_runs([tracking.get_experiment_by_name("underspec-test").experiment_id], "") == []
+    assert not (tmp_path / "r").exists()
