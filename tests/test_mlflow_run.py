@@ -86,3 +86,21 @@ def test_sweep_entry_point_then_rerun_adds_nothing(project_store, tmp_path):
     assert len([r for r in runs2 if r.data.tags.get("underspec.role") == "train"]) == 8
     assert len(runs2) == len(runs) + 1  # only MLflow Projects' own run for the command
     assert len(optuna.load_study(study_name="t", storage=storage).get_trials()) == 8
+
+
+def test_analyze_entry_point_after_a_small_sweep(project_store, tmp_path):
+    client, exp, env = project_store
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    res = mlflow_run(env, "sweep", "name=small", "seeds=0,1,2", "lambdas=0.0,0.01", "classes=2,4", "epochs=2",
+                     "analyze=false", f"storage={storage}")
+    assert res.returncode == 0, res.stderr[-3000:]
+    res = mlflow_run(env, "analyze", "sweep=small", f"out_dir={tmp_path / 'reports'}", "bootstrap=100")
+    assert res.returncode == 0, res.stderr[-3000:]
+    runs = client.search_runs([exp], "tags.`underspec.role` = 'analysis'")
+    assert len(runs) == 1 and runs[0].info.status == "FINISHED"
+    assert runs[0].data.tags["underspec.sweep"] == "small"
+    arts = {a.path for a in client.list_artifacts(runs[0].info.run_id)}
+    assert "metrics.csv" in arts
+    assert "figures/fig3_1.png" in {a.path for a in client.list_artifacts(runs[0].info.run_id, "figures")}
+    cells = client.search_runs([exp], "tags.`underspec.role` = 'analysis-cell'")
+    assert len(cells) == 4 and all("apc1.params.reference" in c.data.metrics for c in cells)
