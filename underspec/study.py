@@ -41,9 +41,11 @@ def worker_id() -> str:
 
 
 def open_storage(url: str) -> optuna.storages.RDBStorage:
-    """The RDB storage; schema creation happens here, once, before any training."""
+    """The RDB storage; its schema is created here, once, under the storage-wide lock, so workers
+    starting together on a fresh database do not race to create the same tables."""
     kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
-    return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+    with storage_lock(url, "underspec-schema"):
+        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
 
 
 def open_study(storage, name: str, grid: dict) -> optuna.Study:

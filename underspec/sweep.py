@@ -133,7 +133,7 @@ def run_sweep(cfg: SweepConfig) -> int:
                 if not claims:
                     break
                 run_chunk(cfg, study, parent, claims, ledger, data, wid, progress)
-                snap = st.snapshot(study, points)
+                snap = recover(cfg, study, storage, points, parent.client)  # a worker may have died
             tracking.log_text(parent, summary_csv(cfg, study, points, parent), "summary.csv")
     finally:
         heartbeat.close()

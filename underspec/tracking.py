@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
@@ -73,9 +74,12 @@ def experiment_id(client: MlflowClient, create: bool = True) -> str | None:
     if os.environ.get("MLFLOW_EXPERIMENT_ID"):
         return os.environ["MLFLOW_EXPERIMENT_ID"]
     exp = client.get_experiment_by_name(experiment_name())
-    if exp:
-        return exp.experiment_id
-    return client.create_experiment(experiment_name()) if create else None
+    if exp or not create:
+        return exp.experiment_id if exp else None
+    try:
+        return client.create_experiment(experiment_name())
+    except MlflowException:  # another worker created it first
+        return client.get_experiment_by_name(experiment_name()).experiment_id
 
 
 class Parent:

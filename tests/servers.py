@@ -1,0 +1,102 @@
+"""Real servers for the scale-out tests: a PostgreSQL cluster (Debian's package, initdb in a temp
+folder, a free loopback port) and an `mlflow server` with a PostgreSQL backend and proxied
+artifacts. Each is started by a test, on 127.0.0.1 only, and stopped by it."""
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+PG_PASSWORD = "s3cret-for-tests-only"  # reaches processes through PGPASSWORD, never a URL
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pg_bindir() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if found:
+        return Path(found[-1]).parent
+    exe = shutil.which("initdb")
+    return Path(exe).resolve().parent if exe else None
+
+
+def _as_postgres(cmd: list[str], **kw):
+    """initdb and the server refuse to run as root: run them as Debian's `postgres` user."""
+    if os.geteuid() == 0:
+        cmd = ["runuser", "-u", "postgres", "--", *cmd]
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
+
+
+@contextmanager
+def postgres(databases=("optuna", "mlflow")):
+    """A PostgreSQL cluster on 127.0.0.1 with password (scram) auth; yields (port, env).
+    Its folder is its own (the `postgres` user cannot enter pytest's private tmp folders)."""
+    bindir = pg_bindir()
+    if bindir is None:
+        raise RuntimeError("PostgreSQL is not installed: apt-get install -y postgresql")
+    tmp = Path(tempfile.mkdtemp(prefix="underspec-pg-"))
+    data, pwfile = tmp / "pgdata", tmp / "pwfile"
+    pwfile.write_text(PG_PASSWORD)
+    if os.geteuid() == 0:
+        uid = pwd.getpwnam("postgres").pw_uid
+        os.chown(tmp, uid, -1)
+        os.chown(pwfile, uid, -1)
+    _as_postgres([str(bindir / "initdb"), "-D", str(data), "-U", "underspec", "-A", "scram-sha-256",
+                  f"--pwfile={pwfile}", "--no-sync"])
+    port = free_port()
+    opts = f"-h 127.0.0.1 -p {port} -k {tmp} -c fsync=off -c max_connections=100"
+    _as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(tmp / "pg.log"), "-w", "start"])
+    env = {**os.environ, "PGPASSWORD": PG_PASSWORD, "PGHOST": "127.0.0.1", "PGPORT": str(port),
+           "PGUSER": "underspec"}
+    try:
+        for db in databases:
+            subprocess.run([str(bindir / "createdb"), db], env=env, check=True, capture_output=True)
+        yield port, env
+    finally:
+        _as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"])
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def mlflow_server(tmp: Path, pg_port: int, env: dict):
+    """`mlflow server`: PostgreSQL backend store, proxied artifacts in tmp; yields its URI."""
+    port = free_port()
+    bindir = Path(sys.executable).parent
+    cmd = [str(bindir / "mlflow"), "server", "--backend-store-uri",
+           f"postgresql+psycopg://underspec@127.0.0.1:{pg_port}/mlflow",
+           "--artifacts-destination", str(tmp / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
+           "--workers", "2", "--allowed-hosts", f"127.0.0.1:{port},localhost:{port}"]
+    tmp.mkdir(parents=True, exist_ok=True)
+    log = open(tmp / "mlflow-server.log", "w")
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{uri}/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError("mlflow server did not start:\n" + (tmp / "mlflow-server.log").read_text()[-3000:])
+            time.sleep(0.5)
+        yield uri
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=30)
+        log.close()

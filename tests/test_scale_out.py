@@ -1,0 +1,92 @@
+"""The scale-out topology with real processes: PostgreSQL (Optuna storage and MLflow backend),
+one `mlflow server` with proxied artifacts, two sweep workers on one study."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+from mlflow.tracking import MlflowClient
+from optuna.trial import TrialState
+
+from conftest import REPO
+from servers import PG_PASSWORD, mlflow_server, postgres
+
+pytestmark = pytest.mark.slow
+GRID = ["--name=scale", "--seeds=0,1,2", "--lambdas=0.0,0.01", "--classes=2,4", "--probe_size=20",
+        "--workers=1", "--chunk=2", "--analyze=false"]
+
+
+@pytest.fixture()
+def topology(tmp_path, tiny_root):
+    with postgres() as (pg_port, pg_env):
+        with mlflow_server(tmp_path / "srv", pg_port, pg_env) as uri:
+            env = {**pg_env, "MLFLOW_TRACKING_URI": uri, "MLFLOW_EXPERIMENT_NAME": "scale",
+                   "UNDERSPEC_DATA_DIR": str(tiny_root)}
+            env.pop("MLFLOW_RUN_ID", None)
+            storage = f"postgresql://underspec@127.0.0.1:{pg_port}/optuna"
+            yield env, storage, MlflowClient(uri), tmp_path
+
+
+def worker(env, storage, cwd, epochs):
+    return subprocess.Popen([sys.executable, str(REPO / "entrypoints" / "sweep.py"), *GRID, f"--epochs={epochs}",
+                             f"--storage={storage}"], env=env, cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def check_exactly_once(client, storage):
+    exp = client.get_experiment_by_name("scale").experiment_id
+    runs = client.search_runs([exp], "tags.`underspec.role` = 'train'")
+    finished = [r for r in runs if r.info.status == "FINISHED"]
+    hashes = [r.data.tags["underspec.config_hash"] for r in finished]
+    assert len(finished) == 12 and len(set(hashes)) == 12
+    assert all(r.info.artifact_uri.startswith("mlflow-artifacts:") for r in finished)
+    assert not [r for r in client.search_runs([exp], "") if r.info.status == "RUNNING"]
+    os.environ["PGPASSWORD"] = PG_PASSWORD  # for this process's own look at the study
+    ts = optuna.load_study(study_name="scale", storage=storage.replace("postgresql://", "postgresql+psycopg://"))
+    assert len([t for t in ts.get_trials() if t.state == TrialState.COMPLETE]) == 12
+    assert not [t for t in ts.get_trials() if t.state == TrialState.RUNNING]
+    return exp, finished
+
+
+def test_two_workers_one_study_one_server_exactly_once_and_analysis_through_the_server(topology):
+    env, storage, client, tmp = topology
+    procs = [worker(env, storage, tmp, epochs=2) for _ in range(2)]  # same moment, fresh databases
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [o[1][-2000:] for o in outs]
+    exp, finished = check_exactly_once(client, storage)
+    by_worker = {r.data.tags["underspec.worker"] for r in finished}
+    assert len(by_worker) == 2  # both workers trained
+    for out, err in outs:  # credentials never printed
+        assert PG_PASSWORD not in out + err
+    for r in finished[:3]:
+        assert PG_PASSWORD not in str(r.data.params) + str(r.data.tags)
+    res = subprocess.run([sys.executable, str(REPO / "entrypoints" / "analyze.py"), "--sweep=scale",
+                          "--bootstrap=50", f"--out_dir={tmp / 'reports'}"], env=env, cwd=tmp,
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    analysis = client.search_runs([exp], "tags.`underspec.role` = 'analysis'")
+    assert len(analysis) == 1 and analysis[0].info.status == "FINISHED"
+    assert "12 FINISHED training runs" in (tmp / "reports" / "scale" / "report.md").read_text()
+
+
+def test_a_worker_killed_and_restarted_still_gives_exactly_once(topology):
+    env, storage, client, tmp = topology
+    a = worker(env, storage, tmp, epochs=40)
+    b = worker(env, storage, tmp, epochs=40)
+    deadline = time.time() + 300
+    while time.time() < deadline:  # kill a once it holds work in flight
+        exp = client.get_experiment_by_name("scale")
+        if exp and len(client.search_runs([exp.experiment_id], "tags.`underspec.role` = 'train' and "
+                                          "attributes.status = 'FINISHED'")) >= 2:
+            break
+        time.sleep(0.5)
+    a.send_signal(signal.SIGKILL)
+    a.communicate(timeout=60)
+    again = worker(env, storage, tmp, epochs=40)
+    for p in (b, again):
+        out, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err[-3000:]
+    check_exactly_once(client, storage)
