@@ -74,9 +74,17 @@ def suggest_point(trial: optuna.Trial, grid: dict) -> RunSpec:
                    trial.suggest_categorical("classes", list(grid["classes"])))
 
 
-def _trial_point(t) -> RunSpec | None:
-    params = t.params or t.system_attrs.get("fixed_params")
-    return point_of(params) if params else None
+def _trial_point(t, sampler) -> RunSpec | None:
+    """A trial's grid point; also for a trial killed between its suggest calls, whose params are
+    incomplete: GridSampler recorded its grid id when the trial was created."""
+    params = dict(t.system_attrs.get("fixed_params") or t.params)
+    if {"seed", "lambda", "classes"} <= params.keys():
+        return point_of(params)
+    gid = t.system_attrs.get("grid_id")
+    if gid is None or not isinstance(sampler, GridSampler):
+        return None
+    names = sorted(t.system_attrs["search_space"])  # GridSampler orders its grid by sorted names
+    return point_of(dict(zip(names, sampler._all_grids[gid], strict=True)))
 
 
 @dataclass
@@ -108,7 +116,7 @@ def worker_alive(attrs: dict, wid: str | None, now: float) -> bool:
 def snapshot(study: optuna.Study, grid_points: set[RunSpec]) -> Snapshot:
     snap, now, attrs = Snapshot(), time.time(), study.user_attrs
     for t in study.get_trials(deepcopy=False):
-        p = _trial_point(t)
+        p = _trial_point(t, study.sampler)
         if p is None or p not in grid_points:
             continue
         if t.state == TrialState.COMPLETE:
@@ -171,7 +179,7 @@ def requeue_missing(study: optuna.Study, grid_points: set[RunSpec], attempted: s
 
 
 def attempted_points(study: optuna.Study, grid_points: set[RunSpec]) -> set[RunSpec]:
-    pts = {_trial_point(t) for t in study.get_trials(deepcopy=False)}
+    pts = {_trial_point(t, study.sampler) for t in study.get_trials(deepcopy=False)}
     return {p for p in pts if p in grid_points}
 
 
