@@ -2,9 +2,10 @@
 
     python benchmarks/run_measured.py -- mlflow run . -e sweep --env-manager local
 
-Peak memory is the largest sum of resident set sizes over the command and all its descendants,
-sampled every 0.5 s from /proc (Linux only); it catches the worker processes that
-`/usr/bin/time`'s max-RSS of a single process misses.
+Peak memory is sampled every 0.5 s from /proc (Linux only) over the command and all its
+descendants, so it catches the worker processes that `/usr/bin/time`'s max-RSS of one process
+misses. Two sums are reported: RSS (counts memory shared between processes, such as the torch
+libraries every worker maps, once per process) and PSS (shares it out: the honest total).
 """
 from __future__ import annotations
 
@@ -14,17 +15,21 @@ import sys
 import time
 
 
-def tree_rss(root: int) -> int:
-    """Sum of VmRSS (bytes) over root and its descendants."""
+def _field(path: str, name: str) -> int:
+    with open(path) as fh:
+        line = next((ln for ln in fh if ln.startswith(name + ":")), name + ": 0 kB")
+    return int(line.split()[1]) * 1024
+
+
+def tree_memory(root: int) -> tuple[int, int]:
+    """(sum of RSS, sum of PSS) in bytes over root and its descendants."""
     parents: dict[int, int] = {}
-    rss: dict[int, int] = {}
+    rss: dict[int, tuple[int, int]] = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/stat") as fh:
                 parents[int(pid)] = int(fh.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{pid}/status") as fh:
-                line = next((ln for ln in fh if ln.startswith("VmRSS:")), "VmRSS: 0 kB")
-            rss[int(pid)] = int(line.split()[1]) * 1024
+            rss[int(pid)] = (_field(f"/proc/{pid}/status", "VmRSS"), _field(f"/proc/{pid}/smaps_rollup", "Pss"))
         except (OSError, IndexError, ValueError):
             continue
     tree, frontier = {root}, [root]
@@ -33,7 +38,8 @@ def tree_rss(root: int) -> int:
         kids = [c for c, pp in parents.items() if pp == p and c not in tree]
         tree.update(kids)
         frontier += kids
-    return sum(rss.get(p, 0) for p in tree)
+    mem = [rss.get(p, (0, 0)) for p in tree]
+    return sum(m[0] for m in mem), sum(m[1] for m in mem)
 
 
 def main() -> int:
@@ -42,13 +48,14 @@ def main() -> int:
         argv = argv[1:]
     t0 = time.time()
     proc = subprocess.Popen(argv)
-    peak = 0
+    peak_rss = peak_pss = 0
     while proc.poll() is None:
-        peak = max(peak, tree_rss(proc.pid))
+        rss, pss = tree_memory(proc.pid)
+        peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
         time.sleep(0.5)
     wall = time.time() - t0
-    print(f"[run_measured] exit {proc.returncode}, wall {wall:.1f} s, peak tree RSS {peak / 2**30:.2f} GiB",
-          file=sys.stderr)
+    print(f"[run_measured] exit {proc.returncode}, wall {wall:.1f} s, peak tree PSS {peak_pss / 2**30:.2f} GiB "
+          f"(RSS sum {peak_rss / 2**30:.2f} GiB)", file=sys.stderr)
     return proc.returncode
 
 

@@ -42,11 +42,24 @@ def _heatmap(ax, M, lambdas, classes, title, vmin=0.0, vmax=1.0, na_cols=()):
     return im
 
 
-def chance_of(rows, target, metric) -> float:
+def chance_of(rows, target, metric) -> tuple[float, str]:
+    """The chance level of a panel (the colour-bar line) and how to say it in the title; APC-2's
+    chance falls with C (shorter vectors correlate more), so its range over C is given."""
+    if metric == "pe":
+        return CHANCE_PE, f"chance {CHANCE_PE:.2f} (1/16)"
     mode = "chance_init" if target == "params" else "chance_shuffle"
-    vals = [r["mean"] for r in rows if r["target"] == target and r["metric"] == metric
-            and r["mode"] == mode and np.isfinite(r["mean"])]
-    return float(np.mean(vals)) if vals else float("nan")
+    by_c: dict[int, list] = {}
+    for r in rows:
+        if r["target"] == target and r["metric"] == metric and r["mode"] == mode and np.isfinite(r["mean"]):
+            by_c.setdefault(r["classes"], []).append(r["mean"])
+    if not by_c:
+        return float("nan"), "chance n/a"
+    per_c = {c: float(np.mean(v)) for c, v in sorted(by_c.items())}
+    mean = float(np.mean(list(per_c.values())))
+    if max(per_c.values()) - min(per_c.values()) < 0.05:
+        return mean, f"chance {mean:.2f}"
+    lo, hi = min(per_c), max(per_c)
+    return mean, f"chance {per_c[lo]:.2f} (C={lo}) to {per_c[hi]:.2f} (C={hi})"
 
 
 def fig3_1(rows, path: Path, mode: str = "reference") -> None:
@@ -57,8 +70,8 @@ def fig3_1(rows, path: Path, mode: str = "reference") -> None:
     for i, target in enumerate(("params", "grads")):
         for j, metric in enumerate(("pe", "apc1", "apc2")):
             M = _grid(rows, target, metric, mode, lambdas, classes)
-            ch = CHANCE_PE if metric == "pe" else chance_of(rows, target, metric)
-            title = f"{NAMES[metric]}, {'parameters' if i == 0 else 'gradients'} ({mode})\nchance {ch:.2f}"
+            ch, said = chance_of(rows, target, metric)
+            title = f"{NAMES[metric]}, {'parameters' if i == 0 else 'gradients'} ({mode})\n{said}"
             im = _heatmap(axes[i, j], M, lambdas, classes, title,
                           na_cols=(2,) if metric == "pe" else ())
             cb = fig.colorbar(im, ax=axes[i, j])
