@@ -4,7 +4,6 @@ import sys
 
 import pytest
 import yaml
-from conftest import REPO
 
 from underspec.config import (
     AnalyzeConfig,
@@ -15,6 +14,8 @@ from underspec.config import (
     field_defaults,
     join,
 )
+
+from conftest import REPO
 
 BAD_TRAIN = [
     ("seeds", "a"), ("seeds", "-1"), ("seeds", "0,0"), ("seeds", ""), ("seeds", "1.5"), ("seeds", "0,,1"),

@@ -25,12 +25,11 @@ def test_hadolint_reports_nothing():
 
 
 def test_image_pins_satisfy_the_project_and_are_what_the_suite_runs_with():
+    import tomllib
     from importlib.metadata import version
 
-    import tomllib
-
-    pins = {Requirement(ln).name.lower(): Requirement(ln) for ln in (DOCKER / "requirements.txt").read_text().splitlines()
-            if ln.strip() and not ln.startswith("#")}
+    lines = (DOCKER / "requirements.txt").read_text().splitlines()
+    pins = {Requirement(ln).name.lower(): Requirement(ln) for ln in lines if ln.strip() and not ln.startswith("#")}
     deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
     for dep in map(Requirement, deps):
         pin = pins[dep.name.lower()]

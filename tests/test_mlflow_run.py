@@ -5,9 +5,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+from conftest import REPO
 from test_tracking import check_contract
 
 pytestmark = pytest.mark.slow

@@ -6,12 +6,13 @@ import time
 
 import optuna
 import pytest
-from conftest import REPO
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from optuna.trial import TrialState
 
 from underspec.config import SweepConfig
 from underspec.sweep import run_sweep
+
+from conftest import REPO
 
 GRID = dict(seeds=(0, 1), lambdas=(0.0, 0.01), classes=(2, 3), epochs=1, probe_size=20, workers=1,
             analyze=False)

@@ -6,13 +6,14 @@ import sys
 import time
 
 import numpy as np
-from conftest import REPO
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from underspec.config import TrainConfig
 from underspec.engine import EngineSettings, RunSpec
 from underspec.tracking import config_hash, run_name
 from underspec.train import run_train
+
+from conftest import REPO
 
 TRAJ_KEYS = {"epoch", "W1", "b1", "W2", "b2", "grad_W1", "grad_b1", "grad_W2", "grad_b2", "format_version"}
 

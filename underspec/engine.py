@@ -85,7 +85,7 @@ class _Group:
         self.ytest = torch.stack([fold_labels(data.test_y, sp.classes) for sp in specs]).to(dev)
         self.gW1 = torch.empty_like(self.W1)
         self.sign = torch.empty_like(self.W1)
-        self.minus_one = torch.full((M, 1, s.batch_size), -1.0, device=dev)
+        self.class_ids = torch.arange(K, device=dev)[None, :, None]  # (1, K, 1)
         self.param_list = [self.W1, self.b1, self.W2, self.b2]
         self.acc_list = [self.acc[k] for k in PARAMS]
 
@@ -109,7 +109,8 @@ class _Group:
         stats[0] += ssum.log_().add_(mx).sub_(ly).view(M, B).mean(-1)
         stats[1] += ly.eq_(mx).view(M, B).sum(-1)
         # Cross-entropy gradient (softmax - onehot) / B, then the hand-written backward.
-        dlog = p.scatter_add_(1, yb[:, None, :], self.minus_one[:, :, :B]).mul_(1.0 / B)
+        # onehot by comparison, not scatter: deterministic on every device.
+        dlog = p.sub_((self.class_ids == yb[:, None, :]).to(p.dtype)).mul_(1.0 / B)
         gb2 = dlog.sum(-1)  # (M, K)
         gW2 = torch.bmm(dlog, aT.transpose(1, 2))  # (M, K, H)
         dz = torch.ops.aten.threshold_backward(torch.bmm(self.W2.transpose(1, 2), dlog).view(M * H, B), zT, 0)
