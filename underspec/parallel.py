@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
+from .artifacts import Staged, stage
 from .data import MNISTTensors, load_mnist
 from .engine import EngineSettings, RunResult, RunSpec, train_group
 
@@ -36,22 +37,26 @@ def plan_chunks(specs: Sequence[RunSpec], workers: int) -> list[list[RunSpec]]:
 _WORKER_DATA: dict[str, MNISTTensors] = {}  # a worker process loads MNIST once
 
 
-def _worker_train(chunk, data_dir: str, s: EngineSettings, queue) -> list[RunResult]:
+def _worker_train(chunk, data_dir: str, s: EngineSettings, queue, staging) -> list[RunResult | Staged]:
     if data_dir not in _WORKER_DATA:
         _WORKER_DATA.clear()
         _WORKER_DATA[data_dir] = load_mnist(data_dir)
     data = _WORKER_DATA[data_dir]
-    return train_group(chunk, data, s, lambda e: queue.put(len(chunk)))
+    results = train_group(chunk, data, s, lambda e: queue.put(len(chunk)))
+    # Artifacts are written here, in the worker: only metrics and paths travel back.
+    return [stage(r, staging) for r in results] if staging else results
 
 
 def iter_train(specs: Sequence[RunSpec], data_dir: Path, data: MNISTTensors, s: EngineSettings,
-               workers: int, tick: Callable[[int], None]) -> Iterator[list[RunResult]]:
-    """Yield the results of each chunk as it completes; tick(n) after every n model-epochs."""
+               workers: int, tick: Callable[[int], None], staging: Path | None = None) -> Iterator[list]:
+    """Yield the results of each chunk as it completes; tick(n) after every n model-epochs.
+    With `staging`, results come as Staged (artifact files written under it), else RunResult."""
     chunks = plan_chunks(specs, workers)
     if workers == 1 or len(chunks) == 1:
         for chunk in chunks:
             n = len(chunk)
-            yield train_group(chunk, data, s, lambda e: tick(n))  # noqa: B023 (called before n changes)
+            results = train_group(chunk, data, s, lambda e: tick(n))  # noqa: B023 (called before n changes)
+            yield [stage(r, staging) for r in results] if staging else results
         return
     # forkserver: workers fork from a clean server that has already imported torch (no OpenMP
     # pool inherited from this process, no per-worker import cost).
@@ -63,7 +68,7 @@ def iter_train(specs: Sequence[RunSpec], data_dir: Path, data: MNISTTensors, s: 
         drain.start()
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
         try:
-            todo = {pool.submit(_worker_train, c, str(data_dir), s, queue) for c in chunks}
+            todo = {pool.submit(_worker_train, c, str(data_dir), s, queue, staging) for c in chunks}
             while todo:
                 done, todo = wait(todo, return_when=FIRST_COMPLETED)
                 for fut in done:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import socket
 import tempfile
 import time
@@ -23,18 +22,16 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
+from .artifacts import EMBEDDINGS, FORMAT_VERSION, TRAJECTORY, Staged  # noqa: F401 (re-exported names)
 from .data import DATASET
-from .engine import EngineSettings, RunResult, RunSpec
+from .engine import EngineSettings, RunSpec
 
-FORMAT_VERSION = 1
 DEFAULT_EXPERIMENT = "underspec"
 TAG_ROLE = "underspec.role"
 TAG_SWEEP = "underspec.sweep"
 TAG_HASH = "underspec.config_hash"
 TAG_DUPLICATE = "underspec.duplicate_of"
 TAG_WORKER = "underspec.worker"
-TRAJECTORY = "trajectory.npz"
-EMBEDDINGS = "embeddings.npz"
 THREADS = 1  # intra-op threads per engine process: a fixed, recorded part of every result
 
 
@@ -133,29 +130,16 @@ def create_train_run(parent: Parent, spec: RunSpec, s: EngineSettings, device: s
     return run.info.run_id
 
 
-def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """np.savez to a temporary name, then rename: a reader never sees half a file."""
-    tmp = path.with_name(path.name + ".part")
-    with open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
-    os.replace(tmp, path)
-
-
-def finish_train_run(client: MlflowClient, run_id: str, result: RunResult) -> None:
-    """Log metrics and artifacts, then mark FINISHED: FINISHED means every piece is written."""
+def finish_train_run(client: MlflowClient, run_id: str, staged: Staged) -> None:
+    """Log metrics and the staged artifacts, then mark FINISHED: FINISHED means every piece is
+    written. The staged folder is removed once logged."""
     now = int(time.time() * 1000)
-    metrics = [Metric(k, float(v), now, e + 1) for k, vals in result.metrics.items()
+    metrics = [Metric(k, float(v), now, e + 1) for k, vals in staged.metrics.items()
                for e, v in enumerate(vals)]
     for i in range(0, len(metrics), 1000):
         client.log_batch(run_id, metrics=metrics[i : i + 1000])
-    staging = Path(tempfile.mkdtemp(prefix="underspec-"))
-    try:
-        traj = {**result.trajectory, "format_version": np.array(FORMAT_VERSION)}
-        _save_npz(staging / TRAJECTORY, traj)
-        _save_npz(staging / EMBEDDINGS, result.embeddings)
-        client.log_artifacts(run_id, str(staging))
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    client.log_artifacts(run_id, str(staged.folder))
+    staged.discard()
     client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
 
 

@@ -6,8 +6,10 @@ and artifact is written; an error or interruption ends them FAILED or KILLED.
 """
 from __future__ import annotations
 
+import shutil
 import signal
 import sys
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -56,9 +58,10 @@ def train_specs(parent: tracking.Parent, specs: list[RunSpec], data_dir: Path, d
     device = str(resolve_device(s.device))
     run_ids = {sp: tracking.create_train_run(parent, sp, s, device, sweep, extra_tags) for sp in specs}
     pending = set(run_ids.values())
+    staging = Path(tempfile.mkdtemp(prefix="underspec-staging-"))
     try:
         with progress(len(specs) * s.epochs, "train") as bar:
-            for results in iter_train(specs, data_dir, data, s, workers, bar.update):
+            for results in iter_train(specs, data_dir, data, s, workers, bar.update, staging):
                 for r in results:
                     tracking.finish_train_run(parent.client, run_ids[r.spec], r)
                     pending.discard(run_ids[r.spec])
@@ -67,6 +70,8 @@ def train_specs(parent: tracking.Parent, specs: list[RunSpec], data_dir: Path, d
     except BaseException as exc:
         tracking.end_runs(parent.client, sorted(pending), tracking.status_for(exc))
         raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return run_ids
 
 
