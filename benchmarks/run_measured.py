@@ -2,7 +2,7 @@
 
     python benchmarks/run_measured.py -- mlflow run . -e sweep --env-manager local
 
-Peak memory is sampled every 0.5 s from /proc (Linux only) over the command and all its
+Peak memory is sampled every 2 s from /proc (Linux only) over the command and all its
 descendants, so it catches the worker processes that `/usr/bin/time`'s max-RSS of one process
 misses. Two sums are reported: RSS (counts memory shared between processes, such as the torch
 libraries every worker maps, once per process) and PSS (shares it out: the honest total).
@@ -14,6 +14,8 @@ import subprocess
 import sys
 import time
 
+SAMPLE_S = 2.0
+
 
 def _field(path: str, name: str) -> int:
     with open(path) as fh:
@@ -22,14 +24,13 @@ def _field(path: str, name: str) -> int:
 
 
 def tree_memory(root: int) -> tuple[int, int]:
-    """(sum of RSS, sum of PSS) in bytes over root and its descendants."""
+    """(sum of RSS, sum of PSS) in bytes over root and its descendants. Only the tree's own
+    members are read in detail (smaps_rollup is costly), so sampling stays cheap."""
     parents: dict[int, int] = {}
-    rss: dict[int, tuple[int, int]] = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/stat") as fh:
                 parents[int(pid)] = int(fh.read().rsplit(")", 1)[1].split()[1])
-            rss[int(pid)] = (_field(f"/proc/{pid}/status", "VmRSS"), _field(f"/proc/{pid}/smaps_rollup", "Pss"))
         except (OSError, IndexError, ValueError):
             continue
     tree, frontier = {root}, [root]
@@ -38,8 +39,14 @@ def tree_memory(root: int) -> tuple[int, int]:
         kids = [c for c, pp in parents.items() if pp == p and c not in tree]
         tree.update(kids)
         frontier += kids
-    mem = [rss.get(p, (0, 0)) for p in tree]
-    return sum(m[0] for m in mem), sum(m[1] for m in mem)
+    rss = pss = 0
+    for pid in tree:
+        try:
+            rss += _field(f"/proc/{pid}/status", "VmRSS")
+            pss += _field(f"/proc/{pid}/smaps_rollup", "Pss")
+        except (OSError, IndexError, ValueError):
+            continue
+    return rss, pss
 
 
 def main() -> int:
@@ -52,7 +59,10 @@ def main() -> int:
     while proc.poll() is None:
         rss, pss = tree_memory(proc.pid)
         peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
-        time.sleep(0.5)
+        try:
+            proc.wait(timeout=SAMPLE_S)  # returns as soon as the command ends
+        except subprocess.TimeoutExpired:
+            pass
     wall = time.time() - t0
     print(f"[run_measured] exit {proc.returncode}, wall {wall:.1f} s, peak tree PSS {peak_pss / 2**30:.2f} GiB "
           f"(RSS sum {peak_rss / 2**30:.2f} GiB)", file=sys.stderr)

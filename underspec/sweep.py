@@ -93,33 +93,52 @@ def run_chunk(cfg, study, parent, claims: dict[RunSpec, int], ledger: dict, data
 
 def run_sweep(cfg: SweepConfig) -> int:
     """Run (or resume) the sweep; returns the number of grid points this worker completed."""
-    root = data_root(cfg.data_dir)
-    data = load_mnist(root)
+    data = load_mnist(data_root(cfg.data_dir))
     points = set(grid_points(cfg))
     storage = st.open_storage(cfg.storage)
     study = st.open_study(storage, cfg.name, cfg.grid())
-    client = tracking.client()
-    snap = recover(cfg, study, storage, points, client)
+    snap = recover(cfg, study, storage, points, tracking.client())
+    if nothing_left(cfg, snap, points):
+        return 0
+    completed, sweep_run_id = work(cfg, study, storage, points, snap, data)
+    final = st.snapshot(study, points)
+    print(f"sweep {cfg.name}: {len(final.complete)}/{len(points)} grid points complete "
+          f"({len(completed)} by this worker). Browse: mlflow ui --backend-store-uri "
+          f"{tracking.display_uri()}", file=sys.stderr)
+    if cfg.analyze and len(final.complete) == len(points):
+        analyze_now(cfg, sweep_run_id)
+    return len(completed)
+
+
+def analyze_now(cfg: SweepConfig, sweep_run_id: str) -> None:
+    from .analysis import run_analysis_for_sweep  # imported late: matplotlib is not needed to train
+
+    run_analysis_for_sweep(cfg.name, sweep_run_id, cfg.data_dir)
+
+
+def nothing_left(cfg: SweepConfig, snap: st.Snapshot, points: set[RunSpec]) -> bool:
+    """True (and says so) when every point is complete or held by a live worker."""
     if len(snap.complete) == len(points):
         print(f"sweep {cfg.name}: nothing to do, all {len(points)} grid points are complete", file=sys.stderr)
         tracking.tag_projects_run("sweep", cfg.name)
         if cfg.analyze and os.environ.get("MLFLOW_RUN_ID"):
-            from .analysis import run_analysis_for_sweep
-
-            run_analysis_for_sweep(cfg.name, os.environ["MLFLOW_RUN_ID"], cfg.data_dir)
-        return 0
+            analyze_now(cfg, os.environ["MLFLOW_RUN_ID"])
+        return True
     if not (points - set(snap.complete) - set(snap.live)):
         print(f"sweep {cfg.name}: the {len(snap.live)} remaining point(s) are held by live workers",
               file=sys.stderr)
-        return 0
+        return True
+    return False
+
+
+def work(cfg: SweepConfig, study, storage, points, snap, data) -> tuple[list, str]:
+    """Claim and train chunks under this invocation's sweep run until nothing is left to claim."""
     wid = st.worker_id()
     heartbeat = st.Heartbeat(study, wid)
     completed: list[tuple[RunSpec, str]] = []
-    sweep_run_id = None
     try:
         with sigterm_as_interrupt(), tracking.parent_run("sweep", cfg.name, f"sweep-{cfg.name}") as parent:
             parent.client.set_tag(parent.run_id, tracking.TAG_WORKER, wid)
-            sweep_run_id = parent.run_id
             tracking.log_text(parent, st.grid_json(cfg.grid()), "grid.json")
             base = len(snap.complete)
 
@@ -127,25 +146,14 @@ def run_sweep(cfg: SweepConfig) -> int:
                 completed.append((p, run_id))
                 tracking.log_progress(parent, base + len(completed), len(completed))
 
-            while True:
+            while claims := claim(study, cfg, points, snap, wid):
                 ledger = tracking.ledger(parent.client, parent.experiment_id, cfg.name)
-                claims = claim(study, cfg, points, snap, wid)
-                if not claims:
-                    break
                 run_chunk(cfg, study, parent, claims, ledger, data, wid, progress)
                 snap = recover(cfg, study, storage, points, parent.client)  # a worker may have died
             tracking.log_text(parent, summary_csv(cfg, study, points, parent), "summary.csv")
     finally:
         heartbeat.close()
-    final = st.snapshot(study, points)
-    print(f"sweep {cfg.name}: {len(final.complete)}/{len(points)} grid points complete "
-          f"({len(completed)} by this worker). Browse: mlflow ui --backend-store-uri "
-          f"{tracking.display_uri()}", file=sys.stderr)
-    if cfg.analyze and len(final.complete) == len(points):
-        from .analysis import run_analysis_for_sweep
-
-        run_analysis_for_sweep(cfg.name, sweep_run_id, cfg.data_dir)
-    return len(completed)
+    return completed, parent.run_id
 
 
 def summary_csv(cfg, study, points, parent) -> str:
