@@ -61,13 +61,15 @@ def _load_run(client, run, test_x, keep_embeddings: bool) -> tuple[SeedData | No
     t = arrays["trajectory.npz"]
     emb = arrays.get("embeddings.npz")
     sd = SeedData(rid, t, h=emb["h"][-1].astype(np.float64) if emb else None,
+                  h0=emb["h"][0].astype(np.float64) if emb else None,
                   test_acc=float(run.data.metrics.get("test_acc", float("nan"))))
     if emb and keep_embeddings:
         sd.extra.update(h_all=emb["h"], y=emb["y"])
     if test_x is not None:
         with torch.no_grad():
-            W1, b1, W2, b2 = (torch.from_numpy(t[k][-1]) for k in ("W1", "b1", "W2", "b2"))
-            sd.pred = (torch.relu(test_x @ W1.T + b1) @ W2.T + b2).argmax(1).numpy()
+            for attr, e in (("pred", -1), ("pred0", 0)):
+                W1, b1, W2, b2 = (torch.from_numpy(t[k][e]) for k in ("W1", "b1", "W2", "b2"))
+                setattr(sd, attr, (torch.relu(test_x @ W1.T + b1) @ W2.T + b2).argmax(1).numpy())
     return sd, problems, digests
 
 

@@ -24,6 +24,8 @@ class SeedData:
     traj: dict[str, np.ndarray]  # W1 (E+1, H, D), W2 (E+1, C, H), grad_* likewise
     h: np.ndarray | None = None  # (P, H) final probe embeddings
     pred: np.ndarray | None = None  # (N,) final test-set predictions
+    h0: np.ndarray | None = None  # (P, H) probe embeddings at initialisation (the chance level)
+    pred0: np.ndarray | None = None  # (N,) predictions at initialisation
     test_acc: float = float("nan")
     extra: dict = field(default_factory=dict)
 
@@ -100,13 +102,16 @@ def cell_rows(lam: float, C: int, seeds: dict[int, SeedData], ref: int, n_boot: 
 def function_rows(lam, C, seeds: dict[int, SeedData], order: list[int], n_boot: int):
     """Representation and function: CKA, prediction disagreement, accuracy spread, dead units."""
     rows = []
-    cka = {(a, b): linear_cka(seeds[a].h, seeds[b].h) for a, b in itertools.combinations(order, 2)
-           if seeds[a].h is not None and seeds[b].h is not None}
-    dis = {(a, b): disagreement(seeds[a].pred, seeds[b].pred) for a, b in itertools.combinations(order, 2)
-           if seeds[a].pred is not None and seeds[b].pred is not None}
-    for name, vals in (("cka", cka), ("disagreement", dis)):
-        if vals:
-            rows.append(_row(lam, C, "function", name, "all_pairs", pair_summary(vals, order, n_boot)))
+    pairs = list(itertools.combinations(order, 2))
+    for mode, hk, pk in (("all_pairs", "h", "pred"), ("chance_init", "h0", "pred0")):
+        get = lambda s, k: getattr(seeds[s], k)  # noqa: E731
+        cka = {(a, b): linear_cka(get(a, hk), get(b, hk)) for a, b in pairs
+               if get(a, hk) is not None and get(b, hk) is not None}
+        dis = {(a, b): disagreement(get(a, pk), get(b, pk)) for a, b in pairs
+               if get(a, pk) is not None and get(b, pk) is not None}
+        for name, vals in (("cka", cka), ("disagreement", dis)):
+            if vals:
+                rows.append(_row(lam, C, "function", name, mode, pair_summary(vals, order, n_boot)))
     accs = np.array([seeds[s].test_acc for s in order])
     dead = np.array([near_dead(seeds[s].traj["W1"][-1]).sum() for s in order], float)
     for name, v in (("test_acc", accs), ("near_dead_units", dead)):

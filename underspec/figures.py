@@ -84,7 +84,7 @@ def fig3_1(rows, path: Path, mode: str = "reference") -> None:
     plt.close(fig)
 
 
-def over_epochs(erows, path: Path) -> None:
+def over_epochs(erows, path: Path, chance_apc1: dict[str, float] | None = None) -> None:
     """APC-1 and PE against epoch, one line per lambda, at the largest C (reference mode)."""
     C = max(r["classes"] for r in erows)
     lambdas = sorted({r["lambda"] for r in erows})
@@ -97,8 +97,9 @@ def over_epochs(erows, path: Path) -> None:
                              and r["lambda"] == lam and r["target"] == target and r["metric"] == metric)
                 if pts:
                     ax.plot(*zip(*pts, strict=True), label=f"lambda={lam!r}")
-            if metric == "pe":
-                ax.axhline(CHANCE_PE, color="red", ls="--", lw=1, label="chance 1/16")
+            level = CHANCE_PE if metric == "pe" else (chance_apc1 or {}).get(target, float("nan"))
+            if np.isfinite(level):
+                ax.axhline(level, color="red", ls="--", lw=1, label=f"chance {level:.2f}")
             ax.set_title(f"{NAMES[metric]} of {target} over training, C={C}", fontsize=9)
             ax.set_xlabel("epoch")
             ax.set_ylim(0, 1)
@@ -119,7 +120,13 @@ def function_fig(rows, path: Path) -> None:
         M = _grid(rows, "function", metric, mode, lambdas, classes)
         hi = vmax if vmax else (np.nanmax(M) if np.isfinite(M).any() else 1.0)
         lo = 0.0 if metric != "test_acc" else (np.nanmin(M) if np.isfinite(M).any() else 0.0)
-        fig.colorbar(_heatmap(ax, M, lambdas, classes, title, vmin=lo, vmax=hi), ax=ax)
+        ch = _grid(rows, "function", metric, "chance_init", lambdas, classes)
+        if np.isfinite(ch).any():
+            title += f"\nchance (untrained networks) {np.nanmean(ch):.2f}"
+        cb = fig.colorbar(_heatmap(ax, M, lambdas, classes, title, vmin=lo, vmax=max(hi, np.nanmax(ch))
+                                   if np.isfinite(ch).any() else hi), ax=ax)
+        if np.isfinite(ch).any():
+            cb.ax.axhline(float(np.nanmean(ch)), color="red", lw=2)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

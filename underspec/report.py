@@ -37,7 +37,8 @@ def write_outputs(out: Path, cfg, loaded, rows, erows, notes, csv_text, epoch_cs
         figures.function_fig(rows, figs / "function.png")
         files += [figs / "fig3_1.png", figs / "fig3_1_all_pairs.png", figs / "function.png"]
     if erows:
-        figures.over_epochs(erows, figs / "over_epochs.png")
+        chance = {t: figures.chance_of(rows, t, "apc1")[0] for t in ("params", "grads")}
+        figures.over_epochs(erows, figs / "over_epochs.png", chance)
         files.append(figs / "over_epochs.png")
     for (lam, C), seeds in sorted(loaded.cells.items()):
         ref = cfg.reference_seed if cfg.reference_seed in seeds else min(seeds)

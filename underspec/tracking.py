@@ -240,11 +240,17 @@ def log_analysis(parent: Parent, out_dir: Path, rows: list[dict], per_run: dict,
 
 
 def ledger(client: MlflowClient, experiment_id: str, sweep: str) -> dict:
-    """config hash -> a FINISHED training run of this sweep (duplicates excluded)."""
+    """config hash -> the FINISHED training run of this sweep that counts (the earliest); any later
+    FINISHED run with the same hash is tagged underspec.duplicate_of and left out of the analysis."""
     out = {}
-    for r in sweep_runs(client, experiment_id, sweep, "FINISHED"):
-        if TAG_DUPLICATE not in r.data.tags:
-            out.setdefault(r.data.tags.get(TAG_HASH), r)
+    runs = sweep_runs(client, experiment_id, sweep, "FINISHED")
+    runs.sort(key=lambda r: (r.info.start_time, r.info.run_id))
+    for r in runs:
+        if TAG_DUPLICATE in r.data.tags:
+            continue
+        kept = out.setdefault(r.data.tags.get(TAG_HASH), r)
+        if kept is not r:
+            client.set_tag(r.info.run_id, TAG_DUPLICATE, kept.info.run_id)
     return out
 
 
