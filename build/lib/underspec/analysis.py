@@ -1,0 +1,161 @@
+"""The `analyze` step: find a sweep's runs by tag, compute every cell's metrics, write and log
+the tables, the figures and a report. Robust to a real store: a corrupt or missing artifact is
+named by run id and path, every other cell is still computed, and the exit status says so.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from . import tracking
+from .cells import SeedData, cell_rows, epoch_rows
+from .config import AnalyzeConfig, ConfigError
+from .data import DataError, default_data_dir, load_mnist
+from .report import gif_cells, write_outputs
+
+CSV_COLUMNS = ["lambda", "classes", "target", "metric", "mode", "mean", "std", "ci_low", "ci_high", "n_pairs"]
+NEEDED = {"trajectory.npz": ("W1", "b1", "W2", "b2", "grad_W1", "grad_W2"), "embeddings.npz": ("h",)}
+
+
+@dataclass
+class Loaded:
+    """What the analysis read: per-run artifact digests, problems, and the few cells kept in
+    memory for the unit pictures and animations (every other cell is dropped once computed)."""
+
+    cells: dict[tuple[float, int], dict[int, SeedData]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    digests: dict[str, dict[str, str]] = field(default_factory=dict)
+    n_cells: int = 0
+
+
+def read_npz(path: Path, keys) -> dict[str, np.ndarray]:
+    """Load an npz without pickle; raise ValueError naming what is missing or malformed."""
+    with np.load(path, allow_pickle=False) as z:
+        missing = [k for k in keys if k not in z.files]
+        if missing:
+            raise ValueError(f"missing arrays {missing}")
+        return {k: z[k] for k in z.files}
+
+
+def _load_run(client, run, test_x, keep_embeddings: bool) -> tuple[SeedData | None, list[str], dict]:
+    rid, problems, digests, arrays = run.info.run_id, [], {}, {}
+    for name, keys in NEEDED.items():
+        try:
+            path = tracking.artifact_path(client, run, name)
+            digests[name] = hashlib.sha256(path.read_bytes()).hexdigest()
+            arrays[name] = read_npz(path, keys)
+        except Exception as exc:  # any unreadable artifact is reported, never fatal
+            problems.append(f"run {rid} artifact {name}: {type(exc).__name__}: {exc}")
+    if "trajectory.npz" not in arrays:
+        return None, problems, digests
+    t = arrays["trajectory.npz"]
+    emb = arrays.get("embeddings.npz")
+    sd = SeedData(rid, t, h=emb["h"][-1].astype(np.float64) if emb else None,
+                  h0=emb["h"][0].astype(np.float64) if emb else None,
+                  test_acc=float(run.data.metrics.get("test_acc", float("nan"))))
+    if emb and keep_embeddings:
+        sd.extra.update(h_all=emb["h"], y=emb["y"])
+    if test_x is not None:
+        with torch.no_grad():
+            for attr, e in (("pred", -1), ("pred0", 0)):
+                W1, b1, W2, b2 = (torch.from_numpy(t[k][e]) for k in ("W1", "b1", "W2", "b2"))
+                setattr(sd, attr, (torch.relu(test_x @ W1.T + b1) @ W2.T + b2).argmax(1).numpy())
+    return sd, problems, digests
+
+
+def group_runs(runs, problems: list[str]) -> dict[tuple[float, int], dict[int, object]]:
+    """{(lambda, C): {seed: run}} from the runs' params; a second run for a seed is reported."""
+    cells: dict[tuple[float, int], dict[int, object]] = {}
+    for run in sorted(runs, key=lambda r: r.info.start_time or 0):
+        p = run.data.params
+        cell, seed = (float(p["lambda"]), int(p["classes"])), int(p["seed"])
+        if seed in cells.setdefault(cell, {}):
+            problems.append(f"run {run.info.run_id}: a second FINISHED run for seed {seed} in cell {cell}; "
+                            f"kept {cells[cell][seed].info.run_id}")
+            continue
+        cells[cell][seed] = run
+    return cells
+
+
+def analyse(client, runs, test_x, cfg: AnalyzeConfig):
+    """Load one cell at a time (bounded memory), compute its rows; returns rows, epoch rows,
+    per-run values, notes and what was loaded."""
+    loaded, rows, erows, per_run, notes = Loaded(), [], [], {}, []
+    by_cell = group_runs(runs, loaded.problems)
+    keep = set(gif_cells(cfg.gif_cells, by_cell))
+    loaded.n_cells = len(by_cell)
+    with ThreadPoolExecutor(8) as pool:
+        for (lam, C), seed_runs in tqdm(sorted(by_cell.items()), desc="cells", disable=None, file=sys.stderr):
+            kept = (lam, C) in keep
+            results = pool.map(lambda r, k=kept: _load_run(client, r, test_x, k), seed_runs.values())
+            seeds = {}
+            for seed, (sd, problems, digests) in zip(seed_runs, results, strict=True):
+                loaded.problems += problems
+                loaded.digests[seed_runs[seed].info.run_id] = digests
+                if sd is not None:
+                    seeds[seed] = sd
+            ref = cfg.reference_seed if cfg.reference_seed >= 0 else min(seed_runs)
+            if len(seeds) < 2 or ref not in seeds:
+                notes.append(f"cell lambda={lam!r} C={C}: {len(seeds)} readable seed(s)"
+                             + ("" if ref in seeds else f", reference seed {ref} missing") + "; not compared")
+                continue
+            r, pr = cell_rows(lam, C, seeds, ref, cfg.bootstrap)
+            rows += r
+            per_run.update(pr)
+            erows += epoch_rows(lam, C, seeds, ref)
+            if (lam, C) in keep:
+                loaded.cells[(lam, C)] = seeds
+    return rows, erows, per_run, notes, loaded
+
+
+def to_csv(rows: list[dict], columns: list[str]) -> str:
+    out = io.StringIO()
+    w = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
+    w.writeheader()
+    w.writerows(rows)
+    return out.getvalue()
+
+
+def run_analysis(cfg: AnalyzeConfig, nested_in: str | None = None) -> int:
+    """Analyse a sweep; returns the process exit status (1 when any artifact was unreadable)."""
+    client = tracking.client()
+    exp = tracking.experiment_id(client, create=False)
+    if exp is None or not tracking.sweep_runs(client, exp, cfg.sweep, "FINISHED", max_results=1):
+        raise ConfigError("sweep", cfg.sweep, "no FINISHED training runs tagged "
+                          f"underspec.sweep={cfg.sweep} in experiment {tracking.experiment_name()}")
+    try:
+        test_x = load_mnist(Path(cfg.data_dir) if cfg.data_dir else default_data_dir()).test_x
+    except DataError as exc:
+        test_x = None
+        print(f"analyze: {exc}; prediction disagreement is skipped", file=sys.stderr)
+    runs = [r for r in tracking.sweep_runs(client, exp, cfg.sweep, "FINISHED")
+            if tracking.TAG_DUPLICATE not in r.data.tags]
+    rows, erows, per_run, notes, loaded = analyse(client, runs, test_x, cfg)
+    out_dir = Path(cfg.out_dir) / cfg.sweep
+    files = write_outputs(out_dir, cfg, loaded, rows, erows, notes,
+                          to_csv(rows, CSV_COLUMNS),
+                          to_csv(erows, ["lambda", "classes", "target", "epoch", "metric", "mean"]))
+    inputs = json.dumps({"sweep": cfg.sweep, "runs": loaded.digests}, indent=1, sort_keys=True)
+    (out_dir / "inputs.json").write_text(inputs)
+    with tracking.parent_run("analysis", cfg.sweep, f"analysis-{cfg.sweep}", nested_in) as parent:
+        tracking.log_analysis(parent, out_dir, rows, per_run, len(loaded.digests), cfg)
+    for line in loaded.problems + notes:
+        print(f"analyze: {line}", file=sys.stderr)
+    print(f"analyze: {loaded.n_cells} cells, {len(rows)} metric rows; wrote {len(files)} files to "
+          f"{out_dir} and logged them to run {parent.run_id}", file=sys.stderr)
+    return 1 if loaded.problems else 0
+
+
+def run_analysis_for_sweep(name: str, sweep_run_id: str, data_dir: str = "") -> int:
+    """The analysis a sweep runs when it finds its grid complete: its own run, nested in the sweep's."""
+    return run_analysis(AnalyzeConfig(sweep=name, data_dir=data_dir), nested_in=sweep_run_id)

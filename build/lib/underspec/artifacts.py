@@ -1,0 +1,46 @@
+"""The artifact files of a training run: names, format version, atomic writing. No MLflow here:
+worker processes write these files themselves, so only small metadata crosses process bounds."""
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .engine import RunResult, RunSpec
+
+FORMAT_VERSION = 1
+TRAJECTORY = "trajectory.npz"
+EMBEDDINGS = "embeddings.npz"
+
+
+@dataclass
+class Staged:
+    """A trained configuration whose artifacts are written in `folder`, ready to be logged."""
+
+    spec: RunSpec
+    metrics: dict[str, np.ndarray]  # name -> (E,) for epochs 1..E
+    folder: Path
+
+    def discard(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """np.savez to a temporary name, then rename: a reader never sees half a file."""
+    tmp = path.with_name(path.name + ".part")
+    with open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+    os.replace(tmp, path)
+
+
+def stage(result: RunResult, root: Path) -> Staged:
+    """Write one result's trajectory.npz and embeddings.npz into a new folder under root."""
+    folder = Path(root) / uuid.uuid4().hex
+    folder.mkdir(parents=True)
+    save_npz(folder / TRAJECTORY, {**result.trajectory, "format_version": np.array(FORMAT_VERSION)})
+    save_npz(folder / EMBEDDINGS, result.embeddings)
+    return Staged(result.spec, result.metrics, folder)

@@ -1,0 +1,136 @@
+"""Per-cell statistics: one (lambda, C) cell, several seeds, every metric the analysis reports.
+
+Pure: takes arrays already loaded, returns rows. A row is a dict with the columns of
+metrics.csv: lambda, classes, target, metric, mode, mean, std, ci_low, ci_high, n_pairs.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .metrics import CHANCE_PE, disagreement, linear_cka, live_metrics, near_dead, pair_summary, paper_metrics
+
+PAIR_METRICS = ("apc1", "apc2", "pe", "pe_tiebroken", "apc1_live", "apc2_live", "pe_live")
+TARGETS = {"params": ("W1", "W2"), "grads": ("grad_W1", "grad_W2")}
+
+
+@dataclass
+class SeedData:
+    """What one seed's run contributes: trajectory arrays, probe embeddings, predictions."""
+
+    run_id: str
+    traj: dict[str, np.ndarray]  # W1 (E+1, H, D), W2 (E+1, C, H), grad_* likewise
+    h: np.ndarray | None = None  # (P, H) final probe embeddings
+    pred: np.ndarray | None = None  # (N,) final test-set predictions
+    h0: np.ndarray | None = None  # (P, H) probe embeddings at initialisation (the chance level)
+    pred0: np.ndarray | None = None  # (N,) predictions at initialisation
+    test_acc: float = float("nan")
+    extra: dict = field(default_factory=dict)
+
+
+def shuffle_null(W1: np.ndarray, W2: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray]:
+    """The null for gradients and live units: entries shuffled within each W1 row (over pixels)
+    and each W2 column (over classes). Marginals stay, any correspondence between networks goes."""
+    return rng.permuted(W1, axis=1), rng.permuted(W2, axis=0)
+
+
+def pair_values(seeds: dict[int, SeedData], key: str, epoch: int = -1, null_rng=None, pairs=None):
+    """{(a, b): metrics dict} for every pair a < b of seeds (or the given pairs) at one epoch."""
+    w1, w2 = TARGETS[key]
+    out = {}
+    for a, b in pairs if pairs is not None else itertools.combinations(sorted(seeds), 2):
+        A1, A2 = (seeds[a].traj[k][epoch].astype(np.float64) for k in (w1, w2))
+        B1, B2 = (seeds[b].traj[k][epoch].astype(np.float64) for k in (w1, w2))
+        if null_rng is not None:
+            B1, B2 = shuffle_null(B1, B2, null_rng)
+        out[(a, b)] = {**paper_metrics(A1, A2, B1, B2), **live_metrics(A1, A2, B1, B2)}
+    return out
+
+
+def _row(lam, C, target, metric, mode, stats):
+    mean, std, lo, hi, n = stats
+    return {"lambda": lam, "classes": C, "target": target, "metric": metric, "mode": mode,
+            "mean": mean, "std": std, "ci_low": lo, "ci_high": hi, "n_pairs": n}
+
+
+def reference_summary(vals: dict, ref: int, n_boot: int, rng_seed: int = 0):
+    """Mean, std and bootstrap CI over the (reference, other) pairs of one metric."""
+    v = np.array([x for (a, b), x in vals.items() if ref in (a, b) and np.isfinite(x)])
+    if len(v) == 0:
+        return (float("nan"),) * 4 + (0,)
+    std = float(v.std(ddof=1)) if len(v) > 1 else float("nan")
+    boots = np.random.default_rng(rng_seed).choice(v, size=(n_boot, len(v)), replace=True).mean(1)
+    lo, hi = np.percentile(boots, [2.5, 97.5])
+    return float(v.mean()), std, float(lo), float(hi), len(v)
+
+
+def summarise(lam, C, target, pairs: dict, ref: int, seeds: list[int], n_boot: int, modes):
+    rows = []
+    for metric in PAIR_METRICS:
+        vals = {k: v[metric] for k, v in pairs.items()}
+        if "reference" in modes:
+            rows.append(_row(lam, C, target, metric, modes["reference"], reference_summary(vals, ref, n_boot)))
+        if "all_pairs" in modes:
+            rows.append(_row(lam, C, target, metric, modes["all_pairs"], pair_summary(vals, seeds, n_boot)))
+    return rows
+
+
+def cell_rows(lam: float, C: int, seeds: dict[int, SeedData], ref: int, n_boot: int = 1000):
+    """Every metrics.csv row of one cell, plus per-run values against the reference."""
+    order = sorted(seeds)
+    rows, per_run = [], {}
+    both = {"reference": "reference", "all_pairs": "all_pairs"}
+    for target in TARGETS:
+        pairs = pair_values(seeds, target)
+        rows += summarise(lam, C, target, pairs, ref, order, n_boot, both)
+        for (a, b), m in pairs.items():
+            if ref in (a, b):
+                other = b if a == ref else a
+                per_run.setdefault(seeds[other].run_id, {}).update(
+                    {f"vs_ref.{k}.{target}": v for k, v in m.items() if np.isfinite(v)})
+        null = pair_values(seeds, target, null_rng=np.random.default_rng(0))
+        rows += summarise(lam, C, target, null, ref, order, n_boot, {"all_pairs": "chance_shuffle"})
+    init = pair_values(seeds, "params", epoch=0)  # independently initialised, untrained networks
+    rows += summarise(lam, C, "params", init, ref, order, n_boot, {"all_pairs": "chance_init"})
+    rows.append(_row(lam, C, "params", "pe", "chance_uniform", (CHANCE_PE, 0.0, CHANCE_PE, CHANCE_PE, 0)))
+    rows += function_rows(lam, C, seeds, order, n_boot)
+    return rows, per_run
+
+
+def function_rows(lam, C, seeds: dict[int, SeedData], order: list[int], n_boot: int):
+    """Representation and function: CKA, prediction disagreement, accuracy spread, dead units."""
+    rows = []
+    pairs = list(itertools.combinations(order, 2))
+    for mode, hk, pk in (("all_pairs", "h", "pred"), ("chance_init", "h0", "pred0")):
+        get = lambda s, k: getattr(seeds[s], k)  # noqa: E731
+        cka = {(a, b): linear_cka(get(a, hk), get(b, hk)) for a, b in pairs
+               if get(a, hk) is not None and get(b, hk) is not None}
+        dis = {(a, b): disagreement(get(a, pk), get(b, pk)) for a, b in pairs
+               if get(a, pk) is not None and get(b, pk) is not None}
+        for name, vals in (("cka", cka), ("disagreement", dis)):
+            if vals:
+                rows.append(_row(lam, C, "function", name, mode, pair_summary(vals, order, n_boot)))
+    accs = np.array([seeds[s].test_acc for s in order])
+    dead = np.array([near_dead(seeds[s].traj["W1"][-1]).sum() for s in order], float)
+    for name, v in (("test_acc", accs), ("near_dead_units", dead)):
+        std = float(v.std(ddof=1)) if len(v) > 1 else float("nan")
+        rows.append(_row(lam, C, "function" if name == "test_acc" else "params", name, "seeds",
+                         (float(v.mean()), std, float(v.min()), float(v.max()), len(v))))
+    return rows
+
+
+def epoch_rows(lam: float, C: int, seeds: dict[int, SeedData], ref: int) -> list[dict]:
+    """Reference-mode APC-1 / APC-2 / PE at every recorded epoch, for parameters and gradients."""
+    E = min(s.traj["W1"].shape[0] for s in seeds.values())
+    ref_pairs = [(min(ref, s), max(ref, s)) for s in sorted(seeds) if s != ref]
+    out = []
+    for target in TARGETS:
+        for e in range(E):
+            pairs = pair_values(seeds, target, epoch=e, pairs=ref_pairs)
+            for metric in ("apc1", "apc2", "pe", "apc1_live", "pe_live"):
+                vals = [v[metric] for v in pairs.values() if np.isfinite(v[metric])]
+                out.append({"lambda": lam, "classes": C, "target": target, "epoch": e, "metric": metric,
+                            "mean": float(np.mean(vals)) if vals else float("nan")})
+    return out

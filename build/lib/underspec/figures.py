@@ -1,0 +1,190 @@
+"""Figures of the analysis (matplotlib, Agg backend): Figure 3.1, metrics over epochs, function
+and representation, aligned unit pictures, and PCA animations of the probe embeddings."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib import animation  # noqa: E402
+
+from .alignment import match, pearson_rows  # noqa: E402
+from .metrics import CHANCE_PE  # noqa: E402
+
+NAMES = {"pe": "PE", "apc1": "APC-1", "apc2": "APC-2", "cka": "linear CKA", "disagreement": "disagreement"}
+
+
+def _grid(rows, target, metric, mode, lambdas, classes):
+    M = np.full((len(lambdas), len(classes)), np.nan)
+    for r in rows:
+        if r["target"] == target and r["metric"] == metric and r["mode"] == mode:
+            M[lambdas.index(r["lambda"]), classes.index(r["classes"])] = r["mean"]
+    return M
+
+
+def _heatmap(ax, M, lambdas, classes, title, vmin=0.0, vmax=1.0, na_cols=()):
+    im = ax.imshow(M, vmin=vmin, vmax=vmax, cmap="viridis", aspect="auto", origin="lower")
+    for i in range(M.shape[0]):
+        for j in range(M.shape[1]):
+            if classes[j] in na_cols:
+                ax.text(j, i, "n/a", ha="center", va="center", fontsize=7, color="grey")
+            elif np.isfinite(M[i, j]):
+                ax.text(j, i, f"{M[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                        color="white" if M[i, j] < 0.5 * (vmin + vmax) else "black")
+    ax.set_xticks(range(len(classes)), classes)
+    ax.set_yticks(range(len(lambdas)), [repr(x) for x in lambdas])
+    ax.set_xlabel("classes C")
+    ax.set_ylabel("lambda")
+    ax.set_title(title, fontsize=9)
+    return im
+
+
+def chance_of(rows, target, metric) -> tuple[float, str]:
+    """The chance level of a panel (the colour-bar line) and how to say it in the title; APC-2's
+    chance falls with C (shorter vectors correlate more), so its range over C is given."""
+    if metric == "pe":
+        return CHANCE_PE, f"chance {CHANCE_PE:.2f} (1/16)"
+    mode = "chance_init" if target == "params" else "chance_shuffle"
+    by_c: dict[int, list] = {}
+    for r in rows:
+        if r["target"] == target and r["metric"] == metric and r["mode"] == mode and np.isfinite(r["mean"]):
+            by_c.setdefault(r["classes"], []).append(r["mean"])
+    if not by_c:
+        return float("nan"), "chance n/a"
+    per_c = {c: float(np.mean(v)) for c, v in sorted(by_c.items())}
+    mean = float(np.mean(list(per_c.values())))
+    if max(per_c.values()) - min(per_c.values()) < 0.05:
+        return mean, f"chance {mean:.2f}"
+    lo, hi = min(per_c), max(per_c)
+    return mean, f"chance {per_c[lo]:.2f} (C={lo}) to {per_c[hi]:.2f} (C={hi})"
+
+
+def fig3_1(rows, path: Path, mode: str = "reference") -> None:
+    """PE, APC-1, APC-2 as lambda x C heatmaps, parameters (top) and cumulative gradients (bottom)."""
+    lambdas = sorted({r["lambda"] for r in rows})
+    classes = sorted({r["classes"] for r in rows})
+    fig, axes = plt.subplots(2, 3, figsize=(15, 8), constrained_layout=True)
+    for i, target in enumerate(("params", "grads")):
+        for j, metric in enumerate(("pe", "apc1", "apc2")):
+            M = _grid(rows, target, metric, mode, lambdas, classes)
+            ch, said = chance_of(rows, target, metric)
+            title = f"{NAMES[metric]}, {'parameters' if i == 0 else 'gradients'} ({mode})\n{said}"
+            im = _heatmap(axes[i, j], M, lambdas, classes, title,
+                          na_cols=(2,) if metric == "pe" else ())
+            cb = fig.colorbar(im, ax=axes[i, j])
+            if np.isfinite(ch):
+                cb.ax.axhline(ch, color="red", lw=2)
+    fig.suptitle("Figure 3.1 reproduced: seed-to-seed similarity (red line on each colour bar: chance).\n"
+                 "PE at C = 2 is n/a: W2 columns have two entries, every |Pearson| is 1 and the matching is "
+                 "decided by rounding.", fontsize=10)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def over_epochs(erows, path: Path, chance_apc1: dict[str, float] | None = None) -> None:
+    """APC-1 and PE against epoch, one line per lambda, at the largest C (reference mode)."""
+    C = max(r["classes"] for r in erows)
+    lambdas = sorted({r["lambda"] for r in erows})
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7), constrained_layout=True, sharex=True)
+    for i, target in enumerate(("params", "grads")):
+        for j, metric in enumerate(("apc1", "pe")):
+            ax = axes[i, j]
+            for lam in lambdas:
+                pts = sorted((r["epoch"], r["mean"]) for r in erows if r["classes"] == C
+                             and r["lambda"] == lam and r["target"] == target and r["metric"] == metric)
+                if pts:
+                    ax.plot(*zip(*pts, strict=True), label=f"lambda={lam!r}")
+            level = CHANCE_PE if metric == "pe" else (chance_apc1 or {}).get(target, float("nan"))
+            if np.isfinite(level):
+                ax.axhline(level, color="red", ls="--", lw=1, label=f"chance {level:.2f}")
+            ax.set_title(f"{NAMES[metric]} of {target} over training, C={C}", fontsize=9)
+            ax.set_xlabel("epoch")
+            ax.set_ylim(0, 1)
+    axes[0, 0].legend(fontsize=7)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def function_fig(rows, path: Path) -> None:
+    """Representation (CKA) and function (disagreement, accuracy spread) across seeds."""
+    lambdas = sorted({r["lambda"] for r in rows})
+    classes = sorted({r["classes"] for r in rows})
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5), constrained_layout=True)
+    for ax, (metric, mode, vmax, title) in zip(axes, [
+            ("cka", "all_pairs", 1.0, "linear CKA of probe embeddings (all pairs)"),
+            ("disagreement", "all_pairs", None, "test-set prediction disagreement (all pairs)"),
+            ("test_acc", "seeds", None, "final test accuracy, mean over seeds")], strict=True):
+        M = _grid(rows, "function", metric, mode, lambdas, classes)
+        hi = vmax if vmax else (np.nanmax(M) if np.isfinite(M).any() else 1.0)
+        lo = 0.0 if metric != "test_acc" else (np.nanmin(M) if np.isfinite(M).any() else 0.0)
+        ch = _grid(rows, "function", metric, "chance_init", lambdas, classes)
+        if np.isfinite(ch).any():
+            title += f"\nchance (untrained networks) {np.nanmean(ch):.2f}"
+        cb = fig.colorbar(_heatmap(ax, M, lambdas, classes, title, vmin=lo, vmax=max(hi, np.nanmax(ch))
+                                   if np.isfinite(ch).any() else hi), ax=ax)
+        if np.isfinite(ch).any():
+            cb.ax.axhline(float(np.nanmean(ch)), color="red", lw=2)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def unit_pictures(seeds: dict, ref: int, key: str, path: Path, title: str) -> None:
+    """Each seed's W1 rows (or cumulative W1 gradients) as 28x28 images, units in the reference's
+    order through the Hungarian matching, and the across-seed variance of the aligned units."""
+    order = [ref] + [s for s in sorted(seeds) if s != ref]
+    A = seeds[ref].traj[key][-1].astype(np.float64)
+    H = A.shape[0]
+    aligned = []
+    for s in order:
+        B = seeds[s].traj[key][-1].astype(np.float64)
+        perm = match(pearson_rows(A, B))
+        sign = np.sign(pearson_rows(A, B)[np.arange(H), perm])[:, None]
+        aligned.append(B[perm] * np.where(sign == 0, 1, sign))
+    aligned = np.stack(aligned)  # (S, H, 784), sign-flipped so matched units look alike
+    fig, axes = plt.subplots(len(order) + 1, H, figsize=(H * 0.9, (len(order) + 1) * 0.95))
+    lim = np.abs(aligned).max() or 1.0
+    for r in range(len(order) + 1):
+        for u in range(H):
+            ax = axes[r, u]
+            img = aligned[r, u] if r < len(order) else aligned[:, u].var(0)
+            ax.imshow(img.reshape(28, 28), cmap="RdBu_r" if r < len(order) else "magma",
+                      vmin=-lim if r < len(order) else None, vmax=lim if r < len(order) else None)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if u == 0:
+                ax.set_ylabel("var" if r == len(order) else f"s{order[r]}", fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def pca_gif(embeddings: dict[int, tuple[np.ndarray, np.ndarray]], path: Path, title: str) -> None:
+    """Animated 2-D PCA of the probe embeddings per epoch, one panel per seed (PCA fitted per
+    seed and epoch, as in the paper). embeddings[seed] = (h (E+1, P, H), y (P,))."""
+    seeds = sorted(embeddings)
+    E = min(h.shape[0] for h, _ in embeddings.values())
+    cols = min(4, len(seeds))
+    rows = -(-len(seeds) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3 * rows), squeeze=False)
+
+    def frame(e):
+        for ax, s in zip(axes.flat, seeds, strict=False):
+            h, y = embeddings[s]
+            X = h[e] - h[e].mean(0)
+            _, _, vt = np.linalg.svd(X, full_matrices=False)
+            Z = X @ vt[:2].T
+            ax.clear()
+            ax.scatter(Z[:, 0], Z[:, 1], c=y, cmap="tab10", s=3, vmin=0, vmax=9)
+            ax.set_title(f"seed {s}, epoch {e}", fontsize=8)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        fig.suptitle(title, fontsize=9)
+
+    for ax in list(axes.flat)[len(seeds):]:
+        ax.axis("off")
+    anim = animation.FuncAnimation(fig, frame, frames=range(E), interval=200)
+    anim.save(path, writer=animation.PillowWriter(fps=5))
+    plt.close(fig)

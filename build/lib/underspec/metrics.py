@@ -1,0 +1,117 @@
+"""The paper's APC / PE between two networks, and the measures beyond it. Pure numpy.
+
+A network here is (W1 (H, 784), W2 (C, H)) in PyTorch layout: hidden units are W1's rows and
+W2's columns. Everything compares a reference network with another one.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .alignment import apc, match, pearson_rows, permutation_equivalence
+
+CHANCE_PE = 1.0 / 16
+# A unit is near-dead when its largest |weight| is below this fraction of the largest |weight| in
+# its layer: L1 subgradient SGD leaves such weights oscillating around 0 at about lambda * lr,
+# far below the live units' scale, so the rule follows the network's own scale.
+NEAR_DEAD_FRACTION = 1e-2
+
+
+def paper_metrics(W1a, W2a, W1b, W2b) -> dict[str, float]:
+    """APC-1, APC-2 and PE of network b against reference a, exactly as PROTOCOL.md defines them.
+
+    W1 (H, D), W2 (C, H). With C = 2 every W2 column has two entries, so every |Pearson| is 1
+    and the W2 matching is decided by rounding: `pe` is then NaN and `pe_tiebroken` keeps the
+    value the paper's procedure gives, for comparison only.
+    """
+    R1 = pearson_rows(W1a, W1b)
+    R2 = pearson_rows(np.asarray(W2a).T, np.asarray(W2b).T)
+    p1, p2 = match(R1), match(R2)
+    pe = permutation_equivalence(p1, p2)
+    degenerate = np.asarray(W2a).shape[0] == 2
+    return {"apc1": apc(R1, p1), "apc2": 1.0 if degenerate else apc(R2, p2),
+            "pe": float("nan") if degenerate else pe, "pe_tiebroken": pe}
+
+
+def near_dead(W1: np.ndarray) -> np.ndarray:
+    """(H,) bool: units whose largest |weight| is below NEAR_DEAD_FRACTION of the layer's."""
+    W1 = np.abs(np.asarray(W1, np.float64))
+    top = W1.max()
+    if top == 0:
+        return np.ones(W1.shape[0], bool)
+    return W1.max(1) < NEAR_DEAD_FRACTION * top
+
+
+def live_metrics(W1a, W2a, W1b, W2b) -> dict[str, float]:
+    """APC-1 / APC-2 / PE on live units only.
+
+    Both matchings are computed among the live units of each network (a rectangular Hungarian
+    problem when the counts differ), so min(n_live_a, n_live_b) units are matched and that is the
+    denominator of every mean. NaN when either network has no live unit (or, for W2, C = 2).
+    """
+    la, lb = ~near_dead(W1a), ~near_dead(W1b)
+    out = {"live_units": float(min(la.sum(), lb.sum()))}
+    if not la.any() or not lb.any():
+        return {**out, "apc1_live": float("nan"), "apc2_live": float("nan"), "pe_live": float("nan")}
+    W1a, W1b = np.asarray(W1a)[la], np.asarray(W1b)[lb]
+    W2a, W2b = np.asarray(W2a)[:, la], np.asarray(W2b)[:, lb]
+    R1 = pearson_rows(W1a, W1b)
+    R2 = pearson_rows(W2a.T, W2b.T)
+    p1, p2 = match(R1), match(R2)
+    degenerate = W2a.shape[0] == 2
+    return {**out, "apc1_live": apc(R1, p1), "apc2_live": 1.0 if degenerate else apc(R2, p2),
+            "pe_live": float("nan") if degenerate else permutation_equivalence(p1, p2)}
+
+
+def linear_cka(X: np.ndarray, Y: np.ndarray) -> float:
+    """Linear CKA between representations X (P, h1) and Y (P, h2) of the same P inputs."""
+    X = np.asarray(X, np.float64)
+    Y = np.asarray(Y, np.float64)
+    if X.shape[0] != Y.shape[0]:
+        raise ValueError(f"linear_cka needs the same inputs, got {X.shape[0]} and {Y.shape[0]} rows")
+    X = X - X.mean(0)
+    Y = Y - Y.mean(0)
+    xy = np.linalg.norm(Y.T @ X) ** 2
+    xx, yy = np.linalg.norm(X.T @ X), np.linalg.norm(Y.T @ Y)
+    return float(xy / (xx * yy)) if xx > 0 and yy > 0 else float("nan")
+
+
+def cka_hsic(X: np.ndarray, Y: np.ndarray) -> float:
+    """Linear CKA via centred Gram matrices (HSIC form): the same number as linear_cka, O(P^2)."""
+    P = X.shape[0]
+    Hc = np.eye(P) - 1.0 / P
+    K, L = Hc @ (X @ X.T) @ Hc, Hc @ (Y @ Y.T) @ Hc
+    return float((K * L).sum() / np.sqrt((K * K).sum() * (L * L).sum()))
+
+
+def disagreement(pred_a: np.ndarray, pred_b: np.ndarray) -> float:
+    """Fraction of inputs on which two networks' predicted classes differ."""
+    return float(np.mean(np.asarray(pred_a) != np.asarray(pred_b)))
+
+
+def pair_summary(values: dict[tuple[int, int], float], seeds: list[int], n_boot: int = 1000,
+                 rng_seed: int = 0) -> tuple[float, float, float, float, int]:
+    """All-pairs mean, std and 95% bootstrap interval of a symmetric pair metric.
+
+    values[(a, b)] for seeds a < b. The bootstrap resamples seeds with replacement and averages
+    the metric over the pairs of distinct seeds among them (resamples with no such pair are
+    skipped). Returns (mean, std, ci_low, ci_high, n_pairs); NaN where undefined.
+    """
+    vals = np.array([v for v in values.values() if np.isfinite(v)])
+    if len(vals) == 0:
+        return (float("nan"),) * 4 + (0,)
+    mean = float(vals.mean())
+    std = float(vals.std(ddof=1)) if len(vals) > 1 else float("nan")
+    n = len(seeds)
+    V = np.full((n, n), np.nan)  # V[i, j]: the metric between seeds[i] and seeds[j]
+    for (a, b), v in values.items():
+        i, j = seeds.index(a), seeds.index(b)
+        V[i, j] = V[j, i] = v
+    idx = np.random.default_rng(rng_seed).integers(0, n, size=(n_boot, n))  # (n_boot, n) draws
+    M = V[idx[:, :, None], idx[:, None, :]]  # (n_boot, n, n); same-seed pairs are NaN
+    upper = np.triu(np.ones((n, n), bool), 1)
+    M = np.where(upper, M, np.nan)
+    counts = np.isfinite(M).sum((1, 2))
+    sums = np.nansum(M, (1, 2))
+    boots = sums[counts > 0] / counts[counts > 0]
+    lo, hi = np.percentile(boots, [2.5, 97.5]) if len(boots) else (np.nan, np.nan)
+    return mean, std, float(lo), float(hi), len(vals)

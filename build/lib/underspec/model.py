@@ -1,0 +1,77 @@
+"""The paper's 784-H-C MLP, its seeded initialisation, and its minibatch order. Pure: no I/O.
+
+`MLP` is the reference model (a plain nn.Module, used by the plain loop and the tests); the fused
+engine trains the same parameters without it, from `init_params`.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+N_INPUT = 784
+GAIN = math.sqrt(2.0)
+
+
+class MLP(nn.Module):
+    """x (B, 784) -> Linear(784, H) -> ReLU -> Linear(H, C); the H pre-activations are the embedding."""
+
+    def __init__(self, classes: int, hidden: int = 16):
+        super().__init__()
+        self.fc1 = nn.Linear(N_INPUT, hidden)
+        self.fc2 = nn.Linear(hidden, classes)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc1(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(torch.relu(self.fc1(x)))
+
+
+def build_mlp(seed: int, classes: int, hidden: int = 16) -> MLP:
+    """The paper's recipe: seed, default-init both layers, then xavier(gain sqrt 2) and zero biases.
+
+    W1's values depend on C too: the second layer's default init draws from the generator first.
+    """
+    torch.manual_seed(seed)
+    model = MLP(classes, hidden)
+    with torch.no_grad():
+        nn.init.xavier_uniform_(model.fc1.weight, gain=GAIN)
+        nn.init.zeros_(model.fc1.bias)
+        nn.init.xavier_uniform_(model.fc2.weight, gain=GAIN)
+        nn.init.zeros_(model.fc2.bias)
+    return model
+
+
+def init_params(seed: int, classes: int, hidden: int = 16) -> dict[str, torch.Tensor]:
+    """Initial W1 (H, 784), b1 (H,), W2 (C, H), b2 (C,), bitwise those of `build_mlp`."""
+    m = build_mlp(seed, classes, hidden)
+    return {
+        "W1": m.fc1.weight.detach().clone(),
+        "b1": m.fc1.bias.detach().clone(),
+        "W2": m.fc2.weight.detach().clone(),
+        "b2": m.fc2.bias.detach().clone(),
+    }
+
+
+def epoch_orders(seed: int, n: int) -> Iterator[torch.Tensor]:
+    """Endless per-epoch permutations (n,) int64, index for index those of
+    `DataLoader(range(n), shuffle=True, generator=torch.Generator().manual_seed(seed))`.
+
+    Each epoch the DataLoader iterator first draws its base seed from the generator, then the
+    RandomSampler draws `randperm(n)`, and once exhausted draws one more (empty-sliced) `randperm(n)`
+    for the remainder of num_samples; all consume the same generator, so all are replayed.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    while True:
+        torch.empty((), dtype=torch.int64).random_(generator=gen)
+        perm = torch.randperm(n, generator=gen)
+        torch.randperm(n, generator=gen)
+        yield perm
+
+
+def batch_slices(n: int, batch_size: int) -> list[slice]:
+    """Minibatch boundaries within one epoch; the last partial batch is kept."""
+    return [slice(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]

@@ -1,0 +1,84 @@
+"""Spread engine work over processes, one intra-op thread each.
+
+Results never depend on the number of workers: a configuration's trajectory is independent of
+the group it is fused with (see engine), and every process computes with the same thread count.
+"""
+from __future__ import annotations
+
+import math
+import multiprocessing as mp
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from pathlib import Path
+
+from .artifacts import Staged, stage
+from .data import MNISTTensors, load_mnist
+from .engine import EngineSettings, RunResult, RunSpec, train_group
+
+
+def plan_chunks(specs: Sequence[RunSpec], workers: int) -> list[list[RunSpec]]:
+    """Group specs by seed (they share minibatches), splitting groups so every worker has work."""
+    by_seed: dict[int, list[RunSpec]] = {}
+    for sp in specs:
+        by_seed.setdefault(sp.seed, []).append(sp)
+    # Enough chunks to keep every worker busy to the end: at least one per worker, and a
+    # multiple of the worker count when seeds alone would leave a worker idle in the last round.
+    n = max(1, len(by_seed))
+    parts = math.ceil(workers / n) if n < workers else (1 if n % workers == 0 else workers)
+    chunks = []
+    for group in by_seed.values():
+        k = min(parts, len(group))
+        size = math.ceil(len(group) / k)
+        chunks += [group[i : i + size] for i in range(0, len(group), size)]
+    return chunks
+
+
+_WORKER_DATA: dict[str, MNISTTensors] = {}  # a worker process loads MNIST once
+
+
+def _worker_train(chunk, data_dir: str, s: EngineSettings, queue, staging) -> list[RunResult | Staged]:
+    if data_dir not in _WORKER_DATA:
+        _WORKER_DATA.clear()
+        _WORKER_DATA[data_dir] = load_mnist(data_dir)
+    data = _WORKER_DATA[data_dir]
+    results = train_group(chunk, data, s, lambda e: queue.put(len(chunk)))
+    # Artifacts are written here, in the worker: only metrics and paths travel back.
+    return [stage(r, staging) for r in results] if staging else results
+
+
+def iter_train(specs: Sequence[RunSpec], data_dir: Path, data: MNISTTensors, s: EngineSettings,
+               workers: int, tick: Callable[[int], None], staging: Path | None = None) -> Iterator[list]:
+    """Yield the results of each chunk as it completes; tick(n) after every n model-epochs.
+    With `staging`, results come as Staged (artifact files written under it), else RunResult."""
+    chunks = plan_chunks(specs, workers)
+    if workers == 1 or len(chunks) == 1:
+        for chunk in chunks:
+            n = len(chunk)
+            results = train_group(chunk, data, s, lambda e: tick(n))  # noqa: B023 (called before n changes)
+            yield [stage(r, staging) for r in results] if staging else results
+        return
+    # forkserver: workers fork from a clean server that has already imported torch (no OpenMP
+    # pool inherited from this process, no per-worker import cost).
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["__main__", "underspec.engine", "underspec.data", "torchvision.datasets"])
+    with ctx.Manager() as manager:
+        queue = manager.Queue()
+        drain = threading.Thread(target=_drain, args=(queue, tick), daemon=True)
+        drain.start()
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+        try:
+            todo = {pool.submit(_worker_train, c, str(data_dir), s, queue, staging) for c in chunks}
+            while todo:
+                done, todo = wait(todo, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    yield fut.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            queue.put(None)
+            drain.join(timeout=5)
+
+
+def _drain(queue, tick) -> None:
+    while (n := queue.get()) is not None:
+        tick(n)

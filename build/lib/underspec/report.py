@@ -1,0 +1,101 @@
+"""Writing the analysis to a folder: tables, figures, animations and a report a reader can skim."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import figures
+from .metrics import CHANCE_PE, NEAR_DEAD_FRACTION
+
+
+def gif_cells(spec: str, cells) -> list[tuple[float, int]]:
+    """The cells to animate: 'none', explicit 'lambda:C' pairs, or 'auto' (two representative
+    cells: the smallest non-zero lambda and lambda 0, each at the largest C)."""
+    if spec == "none":
+        return []
+    if spec != "auto":
+        want = [(float(a), int(b)) for a, b in (x.split(":") for x in spec.split(","))]
+        return [c for c in want if c in cells]
+    lams = sorted({lam for lam, _ in cells})
+    C = max(c for _, c in cells)
+    picks = [min([x for x in lams if x > 0], default=None), 0.0 if 0.0 in lams else None]
+    return [(lam, C) for lam in picks if lam is not None and (lam, C) in cells]
+
+
+def write_outputs(out: Path, cfg, loaded, rows, erows, notes, csv_text, epoch_csv) -> list[Path]:
+    figs = out / "figures"
+    figs.mkdir(parents=True, exist_ok=True)
+    files = [out / "metrics.csv", out / "metrics_over_epochs.csv"]
+    files[0].write_text(csv_text)
+    files[1].write_text(epoch_csv)
+    if rows:
+        figures.fig3_1(rows, figs / "fig3_1.png")
+        figures.fig3_1(rows, figs / "fig3_1_all_pairs.png", mode="all_pairs")
+        figures.function_fig(rows, figs / "function.png")
+        files += [figs / "fig3_1.png", figs / "fig3_1_all_pairs.png", figs / "function.png"]
+    if erows:
+        chance = {t: figures.chance_of(rows, t, "apc1")[0] for t in ("params", "grads")}
+        figures.over_epochs(erows, figs / "over_epochs.png", chance)
+        files.append(figs / "over_epochs.png")
+    for (lam, C), seeds in sorted(loaded.cells.items()):
+        ref = cfg.reference_seed if cfg.reference_seed in seeds else min(seeds)
+        for key, what in (("W1", "weights"), ("grad_W1", "cumulative gradients")):
+            p = figs / f"units_{key}_l{lam!r}_c{C}.png"
+            figures.unit_pictures(seeds, ref, key, p, f"W1 {what}, lambda={lam!r}, C={C}: rows = seeds "
+                                  f"(s{ref} is the reference), units aligned to it; last row: variance")
+            files.append(p)
+        t0 = time.time()
+        emb = {s: (sd.extra["h_all"], sd.extra["y"]) for s, sd in seeds.items() if "h_all" in sd.extra}
+        if emb:
+            p = figs / f"pca_l{lam!r}_c{C}.gif"
+            figures.pca_gif(emb, p, f"probe embeddings, 2-D PCA per seed, lambda={lam!r}, C={C}")
+            files.append(p)
+            print(f"analyze: {p.name} took {time.time() - t0:.1f} s", file=sys.stderr)
+    (out / "report.md").write_text(report_md(cfg, loaded, rows, notes))
+    files.append(out / "report.md")
+    return files
+
+
+def _get(rows, lam, C, target, metric, mode):
+    for r in rows:
+        if (r["lambda"], r["classes"], r["target"], r["metric"], r["mode"]) == (lam, C, target, metric, mode):
+            return r["mean"]
+    return float("nan")
+
+
+def _fmt(x) -> str:
+    return "n/a" if not np.isfinite(x) else f"{x:.3f}"
+
+
+def report_md(cfg, loaded, rows, notes) -> str:
+    cells = sorted({(r["lambda"], r["classes"]) for r in rows})
+    lines = [f"# Analysis of sweep `{cfg.sweep}`", "",
+             f"{len(loaded.digests)} FINISHED training runs in {loaded.n_cells} (lambda, C) cells, "
+             f"{len(cells)} compared; "
+             f"reference seed: {'smallest in each cell' if cfg.reference_seed < 0 else cfg.reference_seed}. "
+             f"Means over (reference, other) pairs; `all_pairs` figures in metrics.csv carry 95% "
+             f"bootstrap intervals ({cfg.bootstrap} resamples of seeds).", "",
+             f"Chance: PE {CHANCE_PE:.4f} (1/16); APC of weights: independently initialised, untrained "
+             "networks of the same C (`chance_init`); gradients and live units: entries shuffled within "
+             "each unit (`chance_shuffle`). A unit is near-dead when its largest |weight| is below "
+             f"{NEAR_DEAD_FRACTION:g} of the layer's largest; `*_live` metrics match live units only "
+             "(min(n_a, n_b) pairs). PE at C = 2 is n/a (degenerate W2 matching); `pe_tiebroken` "
+             "keeps the paper procedure's value.", "",
+             "| lambda | C | PE | APC-1 | APC-2 | PE grads | APC-1 grads | APC-1 chance | PE live "
+             "| near-dead units | CKA | disagreement | test acc |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for lam, C in cells:
+        def g(t, m, mode="reference", lam=lam, C=C):
+            return _fmt(_get(rows, lam, C, t, m, mode))
+
+        lines.append(f"| {lam!r} | {C} | {g('params', 'pe')} | {g('params', 'apc1')} | {g('params', 'apc2')} "
+                     f"| {g('grads', 'pe')} | {g('grads', 'apc1')} | {g('params', 'apc1', 'chance_init')} "
+                     f"| {g('params', 'pe_live')} | {g('params', 'near_dead_units', 'seeds')} "
+                     f"| {g('function', 'cka', 'all_pairs')} | {g('function', 'disagreement', 'all_pairs')} "
+                     f"| {g('function', 'test_acc', 'seeds')} |")
+    if loaded.problems or notes:
+        lines += ["", "## Problems and notes", ""] + [f"- {x}" for x in loaded.problems + notes]
+    return "\n".join(lines) + "\n"

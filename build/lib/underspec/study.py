@@ -1,0 +1,228 @@
+"""Every Optuna call of the project: the sweep's study, claims, heartbeats and stale workers.
+
+One study per sweep name, a GridSampler with a fixed seed over (seed, lambda, classes), driven by
+ask-and-tell. Exactly-once rests on three things: trial numbers (hence GridSampler's first pass
+over the grid) come from the storage; WAITING trials are popped atomically by the storage; and
+re-enqueueing failed points happens under a storage-wide lock, after checking that the point is
+not done, not waiting and not held by a live worker.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import optuna
+from optuna.samplers import GridSampler
+from optuna.trial import TrialState
+from sqlalchemy import text
+
+from .config import ConfigError
+from .engine import RunSpec
+
+GRID_ATTR = "underspec.grid"
+WORKER_ATTR = "underspec.worker"
+HEARTBEAT_PREFIX = "underspec.heartbeat."
+SAMPLER_SEED = 0
+HEARTBEAT_S = float(os.environ.get("UNDERSPEC_HEARTBEAT_S", "20"))
+GRACE_S = float(os.environ.get("UNDERSPEC_GRACE_S", "120"))
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{int(time.time())}"
+
+
+def open_storage(url: str) -> optuna.storages.RDBStorage:
+    """The RDB storage; its schema is created here, once, under the storage-wide lock, so workers
+    starting together on a fresh database do not race to create the same tables."""
+    kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    with storage_lock(url, "underspec-schema"):
+        if url.startswith("sqlite"):
+            # WAL: cheaper commits (each claim is several) and readers never block the writer.
+            with sqlite3.connect(url.split("///", 1)[1], timeout=60) as conn:
+                conn.execute("PRAGMA journal_mode=WAL")
+        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+
+
+def open_study(storage, name: str, grid: dict) -> optuna.Study:
+    """Create or load the sweep's study; refuse (ConfigError) a different grid under this name."""
+    space = {"seed": list(grid["seeds"]), "lambda": list(grid["lambdas"]), "classes": list(grid["classes"])}
+    sampler = GridSampler(space, seed=SAMPLER_SEED)
+    study = optuna.create_study(study_name=name, storage=storage, sampler=sampler,
+                                direction="maximize", load_if_exists=True)
+    stored = study.user_attrs.get(GRID_ATTR)
+    if stored is None:
+        study.set_user_attr(GRID_ATTR, grid)
+    elif stored != grid:
+        diff = sorted(k for k in grid if stored.get(k) != grid[k])
+        raise ConfigError("name", name, f"a sweep of this name exists with a different grid "
+                          f"(differs in {', '.join(diff)}); choose another name or the same grid")
+    return study
+
+
+def point_of(params: dict) -> RunSpec:
+    return RunSpec(int(params["seed"]), float(params["lambda"]), int(params["classes"]))
+
+
+def suggest_point(trial: optuna.Trial, grid: dict) -> RunSpec:
+    return RunSpec(trial.suggest_categorical("seed", list(grid["seeds"])),
+                   trial.suggest_categorical("lambda", list(grid["lambdas"])),
+                   trial.suggest_categorical("classes", list(grid["classes"])))
+
+
+def _trial_point(t, sampler) -> RunSpec | None:
+    """A trial's grid point; also for a trial killed between its suggest calls, whose params are
+    incomplete: GridSampler recorded its grid id when the trial was created."""
+    params = dict(t.system_attrs.get("fixed_params") or t.params)
+    if {"seed", "lambda", "classes"} <= params.keys():
+        return point_of(params)
+    gid = t.system_attrs.get("grid_id")
+    if gid is None or not isinstance(sampler, GridSampler):
+        return None
+    names = sorted(t.system_attrs["search_space"])  # GridSampler orders its grid by sorted names
+    return point_of(dict(zip(names, sampler._all_grids[gid], strict=True)))
+
+
+@dataclass
+class Snapshot:
+    """Who holds which grid point, as the storage says now."""
+
+    complete: dict[RunSpec, int] = field(default_factory=dict)  # point -> trial number
+    live: dict[RunSpec, int] = field(default_factory=dict)  # RUNNING under a live worker
+    stale: list = field(default_factory=list)  # RUNNING trials of dead workers (FrozenTrial)
+    waiting: set[RunSpec] = field(default_factory=set)
+
+
+def worker_alive(attrs: dict, wid: str | None, now: float) -> bool:
+    """A worker is alive while its heartbeat is fresh; on this host, also while its pid runs."""
+    if not wid:
+        return False
+    host, pid, _ = wid.rsplit(":", 2)
+    if host == socket.gethostname():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+    beat = attrs.get(HEARTBEAT_PREFIX + wid)
+    return beat is not None and now - float(beat) < GRACE_S
+
+
+def snapshot(study: optuna.Study, grid_points: set[RunSpec]) -> Snapshot:
+    snap, now, attrs = Snapshot(), time.time(), study.user_attrs
+    for t in study.get_trials(deepcopy=False):
+        p = _trial_point(t, study.sampler)
+        if p is None or p not in grid_points:
+            continue
+        if t.state == TrialState.COMPLETE:
+            snap.complete.setdefault(p, t.number)
+        elif t.state == TrialState.WAITING:
+            snap.waiting.add(p)
+        elif t.state == TrialState.RUNNING:
+            if worker_alive(attrs, t.user_attrs.get(WORKER_ATTR), now) or \
+                    (WORKER_ATTR not in t.user_attrs and now - t.datetime_start.timestamp() < GRACE_S):
+                snap.live[p] = t.number
+            else:
+                snap.stale.append(t)
+    return snap
+
+
+@contextmanager
+def storage_lock(url: str, key: str):
+    """A lock shared by every worker of this storage: flock beside an SQLite file, else a
+    PostgreSQL advisory lock held for the duration of a transaction."""
+    if url.startswith("sqlite"):
+        path = Path(url.split("///", 1)[1] + ".lock")
+        with open(path, "a+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+        return
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
+            yield
+    finally:
+        engine.dispose()
+
+
+def fail_stale(storage, snap: Snapshot) -> set[str]:
+    """Mark dead workers' RUNNING trials FAIL; returns those workers' ids."""
+    dead = set()
+    for t in snap.stale:
+        try:
+            storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue
+        dead.add(t.user_attrs.get(WORKER_ATTR, ""))
+    return dead - {""}
+
+
+def requeue_missing(study: optuna.Study, grid_points: set[RunSpec], attempted: set[RunSpec]) -> int:
+    """Enqueue each attempted point that is not done, waiting or live (call under storage_lock)."""
+    snap = snapshot(study, grid_points)
+    n = 0
+    for p in sorted(attempted - set(snap.complete) - set(snap.live) - snap.waiting):
+        study.enqueue_trial({"seed": p.seed, "lambda": p.lam, "classes": p.classes})
+        n += 1
+    return n
+
+
+def attempted_points(study: optuna.Study, grid_points: set[RunSpec]) -> set[RunSpec]:
+    pts = {_trial_point(t, study.sampler) for t in study.get_trials(deepcopy=False)}
+    return {p for p in pts if p in grid_points}
+
+
+def tell(study: optuna.Study, trial_number: int, value: float | None = None, failed=False) -> None:
+    """Tell a result; GridSampler calls study.stop() after the last point, which ask-and-tell
+    turns into a RuntimeError once the state is already stored."""
+    try:
+        if failed:
+            study.tell(trial_number, state=TrialState.FAIL)
+        else:
+            study.tell(trial_number, value)
+    except RuntimeError:
+        pass
+
+
+class Heartbeat:
+    """Refreshes this worker's heartbeat in the study every HEARTBEAT_S seconds, off the hot path."""
+
+    def __init__(self, study: optuna.Study, wid: str):
+        self.study, self.wid, self.stop = study, wid, threading.Event()
+        self.beat()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def beat(self) -> None:
+        self.study.set_user_attr(HEARTBEAT_PREFIX + self.wid, time.time())
+
+    def _run(self) -> None:
+        while not self.stop.wait(HEARTBEAT_S):
+            try:
+                self.beat()
+            except Exception:  # a missed beat is tolerated; the grace period is several beats
+                pass
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+
+
+def grid_json(grid: dict) -> str:
+    return json.dumps(grid, sort_keys=True, indent=1)

@@ -1,0 +1,176 @@
+"""The `sweep` step: Optuna schedules the grid, the fused engine trains it, MLflow records it.
+
+A worker claims up to `chunk` grid points (ask), completes those the ledger already holds (a
+FINISHED run with the same config hash in this sweep), trains the rest fused by seed, and tells
+each trial its final test accuracy. Several workers may share one study; see `study` for how a
+grid point is trained once.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import os
+import sys
+
+from . import study as st
+from . import tracking
+from .config import SweepConfig
+from .data import load_mnist
+from .engine import RunSpec
+from .train import data_root, settings_of, sigterm_as_interrupt, train_specs
+
+
+def grid_points(cfg: SweepConfig) -> list[RunSpec]:
+    g = cfg.grid()
+    return [RunSpec(s, lam, c) for s, lam, c in itertools.product(g["seeds"], g["lambdas"], g["classes"])]
+
+
+def recover(cfg: SweepConfig, study, storage, points: set[RunSpec], client) -> st.Snapshot:
+    """Fail dead workers' trials, kill their MLflow runs, re-enqueue what they left (locked)."""
+    with st.storage_lock(cfg.storage, f"underspec-sweep-{cfg.name}"):
+        dead = st.fail_stale(storage, st.snapshot(study, points))
+        if dead:
+            n = tracking.kill_worker_runs(client, cfg.name, dead)
+            print(f"sweep {cfg.name}: {len(dead)} dead worker(s); marked {n} of their runs KILLED",
+                  file=sys.stderr)
+        st.requeue_missing(study, points, st.attempted_points(study, points))
+        return st.snapshot(study, points)
+
+
+def claim(study, cfg: SweepConfig, points: set[RunSpec], snap: st.Snapshot, wid: str) -> dict[RunSpec, int]:
+    """Ask for up to `chunk` points; a point someone else holds is dropped (lower number wins)."""
+    free = points - set(snap.complete) - set(snap.live) - snap.waiting
+    want = len(free) + len(snap.waiting)
+    if cfg.chunk:
+        want = min(want, cfg.chunk)
+    mine: dict[RunSpec, int] = {}
+    grid = cfg.grid()
+    for _ in range(want):
+        trial = study.ask()
+        p = st.suggest_point(trial, grid)
+        if p in mine:
+            st.tell(study, trial.number, failed=True)
+            continue
+        trial.set_user_attr(st.WORKER_ATTR, wid)
+        mine[p] = trial.number
+    after = st.snapshot(study, points)
+    for p, num in list(mine.items()):
+        holder = min([after.complete.get(p, num), after.live.get(p, num)])
+        if holder < num or (p in after.complete and after.complete[p] != num):
+            st.tell(study, num, failed=True)
+            del mine[p]
+    return mine
+
+
+def run_chunk(cfg, study, parent, claims: dict[RunSpec, int], ledger: dict, data, wid, progress) -> None:
+    """Complete claims from the ledger or by training; every claim ends COMPLETE or FAIL."""
+    s = settings_of(cfg)
+    todo = []
+    for p, num in claims.items():
+        run = ledger.get(tracking.config_hash(p, s))
+        if run is not None:
+            st.tell(study, num, tracking.final_metric(run, "test_acc"))
+            progress(p, run.info.run_id)
+        else:
+            todo.append(p)
+    done: set[RunSpec] = set()
+
+    def finished(result, run_id: str) -> None:
+        st.tell(study, claims[result.spec], float(result.metrics["test_acc"][-1]))
+        done.add(result.spec)
+        progress(result.spec, run_id)
+
+    try:
+        if todo:
+            train_specs(parent, sorted(todo), data_root(cfg.data_dir), data, s, cfg.workers, cfg.name,
+                        on_done=finished, extra_tags={tracking.TAG_WORKER: wid})
+    finally:
+        for p in todo:
+            if p not in done:
+                st.tell(study, claims[p], failed=True)
+
+
+def run_sweep(cfg: SweepConfig) -> int:
+    """Run (or resume) the sweep; returns the number of grid points this worker completed."""
+    data = load_mnist(data_root(cfg.data_dir))
+    points = set(grid_points(cfg))
+    storage = st.open_storage(cfg.storage)
+    study = st.open_study(storage, cfg.name, cfg.grid())
+    snap = recover(cfg, study, storage, points, tracking.client())
+    if nothing_left(cfg, snap, points):
+        return 0
+    completed, sweep_run_id = work(cfg, study, storage, points, snap, data)
+    final = st.snapshot(study, points)
+    print(f"sweep {cfg.name}: {len(final.complete)}/{len(points)} grid points complete "
+          f"({len(completed)} by this worker). Browse: mlflow ui --backend-store-uri "
+          f"{tracking.display_uri()}", file=sys.stderr)
+    if cfg.analyze and len(final.complete) == len(points):
+        analyze_now(cfg, sweep_run_id)
+    return len(completed)
+
+
+def analyze_now(cfg: SweepConfig, sweep_run_id: str) -> None:
+    from .analysis import run_analysis_for_sweep  # imported late: matplotlib is not needed to train
+
+    run_analysis_for_sweep(cfg.name, sweep_run_id, cfg.data_dir)
+
+
+def nothing_left(cfg: SweepConfig, snap: st.Snapshot, points: set[RunSpec]) -> bool:
+    """True (and says so) when every point is complete or held by a live worker."""
+    if len(snap.complete) == len(points):
+        print(f"sweep {cfg.name}: nothing to do, all {len(points)} grid points are complete", file=sys.stderr)
+        tracking.tag_projects_run("sweep", cfg.name)
+        if cfg.analyze and os.environ.get("MLFLOW_RUN_ID"):
+            analyze_now(cfg, os.environ["MLFLOW_RUN_ID"])
+        return True
+    if not (points - set(snap.complete) - set(snap.live)):
+        print(f"sweep {cfg.name}: the {len(snap.live)} remaining point(s) are held by live workers",
+              file=sys.stderr)
+        return True
+    return False
+
+
+def work(cfg: SweepConfig, study, storage, points, snap, data) -> tuple[list, str]:
+    """Claim and train chunks under this invocation's sweep run until nothing is left to claim."""
+    wid = st.worker_id()
+    heartbeat = st.Heartbeat(study, wid)
+    completed: list[tuple[RunSpec, str]] = []
+    try:
+        with sigterm_as_interrupt(), tracking.parent_run("sweep", cfg.name, f"sweep-{cfg.name}") as parent:
+            parent.client.set_tag(parent.run_id, tracking.TAG_WORKER, wid)
+            tracking.log_text(parent, st.grid_json(cfg.grid()), "grid.json")
+            base = len(snap.complete)
+
+            def progress(p: RunSpec, run_id: str) -> None:
+                completed.append((p, run_id))
+                tracking.log_progress(parent, base + len(completed), len(completed))
+
+            while claims := claim(study, cfg, points, snap, wid):
+                ledger = tracking.ledger(parent.client, parent.experiment_id, cfg.name)
+                run_chunk(cfg, study, parent, claims, ledger, data, wid, progress)
+                snap = recover(cfg, study, storage, points, parent.client)  # a worker may have died
+            tracking.log_text(parent, summary_csv(cfg, study, points, parent), "summary.csv")
+    finally:
+        heartbeat.close()
+    return completed, parent.run_id
+
+
+def summary_csv(cfg, study, points, parent) -> str:
+    """One row per grid point: its trial, run, status and final accuracy."""
+    runs = tracking.sweep_runs(parent.client, parent.experiment_id, cfg.name)
+    s = settings_of(cfg)
+    by_hash: dict[str, list] = {}
+    for r in runs:
+        by_hash.setdefault(r.data.tags.get(tracking.TAG_HASH), []).append(r)
+    snap = st.snapshot(study, points)
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["seed", "lambda", "classes", "trial", "run_id", "status", "test_acc"])
+    for p in sorted(points):
+        rs = sorted(by_hash.get(tracking.config_hash(p, s), []), key=lambda r: r.info.status != "FINISHED")
+        r = rs[0] if rs else None
+        acc = tracking.final_metric(r, "test_acc") if r and r.info.status == "FINISHED" else ""
+        w.writerow([p.seed, repr(p.lam), p.classes, snap.complete.get(p, ""),
+                    r.info.run_id if r else "", r.info.status if r else "MISSING", acc])
+    return out.getvalue()

@@ -1,0 +1,282 @@
+"""Every MLflow call of the project: run names, tags, params, metrics and artifact paths.
+
+Runs are created with MlflowClient and an explicit parent id (never the fluent thread-local
+active run), so many runs can be open at once and nesting never depends on global state.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+
+from .artifacts import EMBEDDINGS, FORMAT_VERSION, TRAJECTORY, Staged  # noqa: F401 (re-exported names)
+from .data import DATASET
+from .engine import EngineSettings, RunSpec
+
+DEFAULT_EXPERIMENT = "underspec"
+TAG_ROLE = "underspec.role"
+TAG_SWEEP = "underspec.sweep"
+TAG_HASH = "underspec.config_hash"
+TAG_DUPLICATE = "underspec.duplicate_of"
+TAG_WORKER = "underspec.worker"
+THREADS = 1  # intra-op threads per engine process: a fixed, recorded part of every result
+
+
+def run_name(spec: RunSpec) -> str:
+    return f"s{spec.seed}-l{spec.lam!r}-c{spec.classes}"
+
+
+def config_hash(spec: RunSpec, s: EngineSettings, dataset: str = DATASET) -> str:
+    """sha256 of the canonical JSON of what determines a run's result (floats as repr)."""
+    doc = {"seed": spec.seed, "lambda": float(spec.lam), "classes": spec.classes,
+           "epochs": s.epochs, "batch_size": s.batch_size, "lr": float(s.lr), "hidden": s.hidden,
+           "dataset": dataset, "probe_size": s.probe_size, "format_version": FORMAT_VERSION}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def run_params(spec: RunSpec, s: EngineSettings) -> dict[str, str]:
+    return {"seed": str(spec.seed), "lambda": repr(float(spec.lam)), "classes": str(spec.classes),
+            "epochs": str(s.epochs), "batch_size": str(s.batch_size), "lr": repr(float(s.lr)),
+            "hidden": str(s.hidden), "dataset": DATASET, "probe_size": str(s.probe_size),
+            "threads": str(THREADS)}
+
+
+def environment_tags(device: str) -> dict[str, str]:
+    return {"underspec.torch": torch.__version__, "underspec.device": device,
+            "underspec.host": socket.gethostname(), "underspec.pid": str(os.getpid())}
+
+
+def experiment_name() -> str:
+    return os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
+
+
+def experiment_id(client: MlflowClient, create: bool = True) -> str | None:
+    """The experiment MLflow selects (MLFLOW_EXPERIMENT_ID / _NAME), else `underspec`; under
+    `mlflow run`, the experiment of MLflow Projects' run."""
+    if os.environ.get("MLFLOW_RUN_ID"):
+        return client.get_run(os.environ["MLFLOW_RUN_ID"]).info.experiment_id
+    if os.environ.get("MLFLOW_EXPERIMENT_ID"):
+        return os.environ["MLFLOW_EXPERIMENT_ID"]
+    exp = client.get_experiment_by_name(experiment_name())
+    if exp or not create:
+        return exp.experiment_id if exp else None
+    try:
+        return client.create_experiment(experiment_name())
+    except MlflowException:  # another worker created it first
+        return client.get_experiment_by_name(experiment_name()).experiment_id
+
+
+class Parent:
+    """The run that owns one invocation: MLflow Projects' run when there is one, else our own."""
+
+    def __init__(self, role: str, sweep: str = "", name_prefix: str = "batch", nested_in: str | None = None):
+        self.client = MlflowClient()
+        self.owned = nested_in is not None or not os.environ.get("MLFLOW_RUN_ID")
+        if self.owned:
+            tags = {MLFLOW_RUN_NAME: f"{name_prefix}-{time.strftime('%Y%m%d-%H%M%S')}"}
+            if nested_in:
+                tags[MLFLOW_PARENT_RUN_ID] = nested_in
+            run = self.client.create_run(experiment_id(self.client), tags=tags)
+        else:
+            run = self.client.get_run(os.environ["MLFLOW_RUN_ID"])
+        self.run_id = run.info.run_id
+        self.experiment_id = run.info.experiment_id
+        tags = {TAG_ROLE: role, **({TAG_SWEEP: sweep} if sweep else {})}
+        self.client.log_batch(self.run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+
+    def end(self, status: str) -> None:
+        if self.owned:
+            self.client.set_terminated(self.run_id, status)
+
+
+@contextmanager
+def parent_run(role: str, sweep: str = "", name_prefix: str = "batch",
+               nested_in: str | None = None) -> Iterator[Parent]:
+    parent = Parent(role, sweep, name_prefix, nested_in)
+    try:
+        yield parent
+    except KeyboardInterrupt:
+        parent.end(RunStatus.to_string(RunStatus.KILLED))
+        raise
+    except BaseException:
+        parent.end(RunStatus.to_string(RunStatus.FAILED))
+        raise
+    parent.end(RunStatus.to_string(RunStatus.FINISHED))
+
+
+def create_train_run(parent: Parent, spec: RunSpec, s: EngineSettings, device: str, sweep: str = "",
+                     extra_tags: dict | None = None) -> str:
+    """A RUNNING training run nested under `parent`, with its params and identifying tags."""
+    tags = {MLFLOW_PARENT_RUN_ID: parent.run_id, TAG_ROLE: "train",
+            TAG_HASH: config_hash(spec, s), **environment_tags(device), **(extra_tags or {})}
+    if sweep:
+        tags[TAG_SWEEP] = sweep
+    run = parent.client.create_run(parent.experiment_id, tags=tags, run_name=run_name(spec))
+    params = [Param(k, v) for k, v in run_params(spec, s).items()]
+    parent.client.log_batch(run.info.run_id, params=params)
+    return run.info.run_id
+
+
+def finish_train_run(client: MlflowClient, run_id: str, staged: Staged) -> None:
+    """Log metrics and the staged artifacts, then mark FINISHED: FINISHED means every piece is
+    written. The staged folder is removed once logged."""
+    now = int(time.time() * 1000)
+    metrics = [Metric(k, float(v), now, e + 1) for k, vals in staged.metrics.items()
+               for e, v in enumerate(vals)]
+    for i in range(0, len(metrics), 1000):
+        client.log_batch(run_id, metrics=metrics[i : i + 1000])
+    client.log_artifacts(run_id, str(staged.folder))
+    staged.discard()
+    client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
+
+
+def end_runs(client: MlflowClient, run_ids, status: str) -> None:
+    """Mark runs FAILED or KILLED (never leave them RUNNING); best effort on each."""
+    for rid in run_ids:
+        try:
+            client.set_terminated(rid, status)
+        except Exception:  # keep ending the others even if one call fails
+            pass
+
+
+def status_for(exc: BaseException) -> str:
+    return RunStatus.to_string(RunStatus.KILLED if isinstance(exc, KeyboardInterrupt) else RunStatus.FAILED)
+
+
+def client() -> MlflowClient:
+    return MlflowClient()
+
+
+def display_uri() -> str:
+    """The tracking URI to show people (credentials never printed)."""
+    from mlflow.tracking import get_tracking_uri
+    from sqlalchemy.engine import make_url
+
+    uri = get_tracking_uri()
+    try:
+        return make_url(uri).render_as_string(hide_password=True) if "://" in uri and "@" in uri else uri
+    except Exception:
+        return uri.split("@")[-1]
+
+
+def search_all(client: MlflowClient, experiment_ids: list[str], flt: str, max_results=None) -> list:
+    """Every run matching flt (at most max_results), page by page."""
+    out, token = [], None
+    while True:
+        page = client.search_runs(experiment_ids, filter_string=flt,
+                                  max_results=min(1000, max_results or 1000), page_token=token)
+        out += list(page)
+        token = page.token
+        if not token or (max_results and len(out) >= max_results):
+            return out
+
+
+def sweep_runs(client: MlflowClient, experiment_id: str, sweep: str, status: str | None = None,
+               max_results: int | None = None) -> list:
+    flt = f"tags.`{TAG_ROLE}` = 'train' and tags.`{TAG_SWEEP}` = '{sweep}'"
+    if status:
+        flt += f" and attributes.status = '{status}'"
+    return search_all(client, [experiment_id], flt, max_results)
+
+
+_SCRATCH: list[tempfile.TemporaryDirectory] = []
+
+
+def artifact_path(client: MlflowClient, run, name: str) -> Path:
+    """A local path to one artifact: read in place from a local artifact store, else downloaded
+    (through `mlflow server`'s proxy, for instance) into a scratch folder removed at exit."""
+    from urllib.parse import unquote, urlparse
+
+    uri = run.info.artifact_uri
+    parsed = urlparse(uri)
+    if parsed.scheme in ("", "file"):
+        path = Path(unquote(parsed.path)) / name
+        if not path.is_file():
+            raise FileNotFoundError(f"{name} not in {uri}")
+        return path
+    if not _SCRATCH:
+        _SCRATCH.append(tempfile.TemporaryDirectory(prefix="underspec-analysis-"))
+    dst = Path(_SCRATCH[0].name) / run.info.run_id
+    dst.mkdir(exist_ok=True)
+    return Path(client.download_artifacts(run.info.run_id, name, str(dst)))
+
+
+def log_analysis(parent: Parent, out_dir: Path, rows: list[dict], per_run: dict, n_runs: int, cfg) -> None:
+    """The analysis run's params and artifacts, one nested run per cell, and new metrics on each
+    training run against the reference seed (added under new keys; nothing existing changes)."""
+    c = parent.client
+    if parent.owned:
+        params = {"sweep": cfg.sweep, "reference_seed": str(cfg.reference_seed), "bootstrap": str(cfg.bootstrap)}
+        c.log_batch(parent.run_id, params=[Param(k, v) for k, v in params.items()])
+    c.log_batch(parent.run_id, metrics=[Metric("runs_used", n_runs, int(time.time() * 1000), 0)])
+    c.log_artifacts(parent.run_id, str(out_dir))
+    now = int(time.time() * 1000)
+    cells: dict[tuple, list] = {}
+    for r in rows:
+        if np.isfinite(r["mean"]):
+            key = f"{r['metric']}.{r['target']}.{r['mode']}"
+            cells.setdefault((r["lambda"], r["classes"]), []).append(Metric(key, float(r["mean"]), now, 0))
+    for (lam, C), metrics in sorted(cells.items()):
+        tags = {MLFLOW_PARENT_RUN_ID: parent.run_id, TAG_ROLE: "analysis-cell", TAG_SWEEP: cfg.sweep}
+        run = c.create_run(parent.experiment_id, tags=tags, run_name=f"cell-l{lam!r}-c{C}")
+        c.log_batch(run.info.run_id, metrics=metrics[:1000], params=[Param("lambda", repr(lam)),
+                                                                    Param("classes", str(C))])
+        c.set_terminated(run.info.run_id, "FINISHED")
+    for rid, vals in per_run.items():
+        c.log_batch(rid, metrics=[Metric(k, float(v), now, 0) for k, v in vals.items()])
+
+
+def ledger(client: MlflowClient, experiment_id: str, sweep: str) -> dict:
+    """config hash -> the FINISHED training run of this sweep that counts (the earliest); any later
+    FINISHED run with the same hash is tagged underspec.duplicate_of and left out of the analysis."""
+    out = {}
+    runs = sweep_runs(client, experiment_id, sweep, "FINISHED")
+    runs.sort(key=lambda r: (r.info.start_time, r.info.run_id))
+    for r in runs:
+        if TAG_DUPLICATE in r.data.tags:
+            continue
+        kept = out.setdefault(r.data.tags.get(TAG_HASH), r)
+        if kept is not r:
+            client.set_tag(r.info.run_id, TAG_DUPLICATE, kept.info.run_id)
+    return out
+
+
+def final_metric(run, key: str) -> float:
+    return float(run.data.metrics[key])
+
+
+def kill_worker_runs(client: MlflowClient, sweep: str, dead_workers: set[str]) -> int:
+    """Mark RUNNING runs (training and sweep) of dead workers KILLED; returns how many."""
+    flt = f"tags.`{TAG_SWEEP}` = '{sweep}' and attributes.status = 'RUNNING'"
+    exps = [e.experiment_id for e in client.search_experiments()]
+    runs = [r for r in search_all(client, exps, flt) if r.data.tags.get(TAG_WORKER) in dead_workers]
+    end_runs(client, [r.info.run_id for r in runs], RunStatus.to_string(RunStatus.KILLED))
+    return len(runs)
+
+
+def log_text(parent: Parent, text: str, name: str) -> None:
+    parent.client.log_text(parent.run_id, text, name)
+
+
+def log_progress(parent: Parent, points_done: int, step: int) -> None:
+    parent.client.log_metric(parent.run_id, "points_done", points_done, step=step)
+
+
+def tag_projects_run(role: str, sweep: str) -> None:
+    """Under `mlflow run`, tag MLflow Projects' run even when there is nothing to do."""
+    if os.environ.get("MLFLOW_RUN_ID"):
+        MlflowClient().log_batch(os.environ["MLFLOW_RUN_ID"],
+                                 tags=[RunTag(TAG_ROLE, role), RunTag(TAG_SWEEP, sweep)])

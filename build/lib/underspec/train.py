@@ -1,0 +1,92 @@
+"""The `train` step: validate, load MNIST, train the cross product fused, log one run per config.
+
+This module owns the step's I/O (progress bar, MLflow through `tracking`); the math is in
+`engine`. Runs are created RUNNING before training and become FINISHED only once every metric
+and artifact is written; an error or interruption ends them FAILED or KILLED.
+"""
+from __future__ import annotations
+
+import shutil
+import signal
+import sys
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from . import tracking
+from .config import ConfigError, TrainConfig
+from .data import MNISTTensors, default_data_dir, load_mnist
+from .engine import EngineSettings, RunSpec, resolve_device
+from .parallel import iter_train
+
+
+def data_root(cfg_dir: str) -> Path:
+    return Path(cfg_dir) if cfg_dir else default_data_dir()
+
+
+def settings_of(cfg) -> EngineSettings:
+    return EngineSettings(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, hidden=cfg.hidden,
+                          probe_size=cfg.probe_size, threads=tracking.THREADS, device=cfg.device)
+
+
+@contextmanager
+def sigterm_as_interrupt():
+    """SIGTERM ends runs like Ctrl-C does (KILLED), instead of killing the process mid-write."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def progress(total: int, desc: str) -> tqdm:
+    """A bar over model-epochs with ETA; silent when stderr is not a terminal."""
+    return tqdm(total=total, desc=desc, unit="model-epoch", disable=None, file=sys.stderr,
+                dynamic_ncols=True, smoothing=0.1)
+
+
+def train_specs(parent: tracking.Parent, specs: list[RunSpec], data_dir: Path, data: MNISTTensors,
+                s: EngineSettings, workers: int, sweep: str = "", on_done=None,
+                extra_tags: dict | None = None) -> dict[RunSpec, str]:
+    """Create one RUNNING run per spec under `parent`, train them, finish each as its group ends."""
+    device = str(resolve_device(s.device))
+    run_ids = {sp: tracking.create_train_run(parent, sp, s, device, sweep, extra_tags) for sp in specs}
+    pending = set(run_ids.values())
+    staging = Path(tempfile.mkdtemp(prefix="underspec-staging-"))
+    try:
+        with progress(len(specs) * s.epochs, "train") as bar:
+            for results in iter_train(specs, data_dir, data, s, workers, bar.update, staging):
+                for r in results:
+                    tracking.finish_train_run(parent.client, run_ids[r.spec], r)
+                    pending.discard(run_ids[r.spec])
+                    if on_done:
+                        on_done(r, run_ids[r.spec])
+    except BaseException as exc:
+        tracking.end_runs(parent.client, sorted(pending), tracking.status_for(exc))
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return run_ids
+
+
+def run_train(cfg: TrainConfig) -> dict[RunSpec, str]:
+    """Train cfg's cross product; returns the MLflow run id of each configuration."""
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device", cfg.device, "CUDA is not available on this machine")
+    root = data_root(cfg.data_dir)
+    data = load_mnist(root)  # fails before anything is created when the data is missing
+    if cfg.probe_size > len(data.test_y):
+        raise ConfigError("probe_size", cfg.probe_size, f"the test set has only {len(data.test_y)} images")
+    specs = [RunSpec(s, lam, c) for s in cfg.seeds for lam in cfg.lambdas for c in cfg.classes]
+    s = settings_of(cfg)
+    with sigterm_as_interrupt(), tracking.parent_run("batch", cfg.sweep) as parent:
+        run_ids = train_specs(parent, specs, root, data, s, cfg.workers, cfg.sweep)
+    print(f"trained {len(run_ids)} runs under parent {parent.run_id} "
+          f"(experiment {parent.experiment_id}); browse them with `mlflow ui`", file=sys.stderr)
+    return run_ids
