@@ -12,6 +12,7 @@ import io
 import itertools
 import os
 import sys
+import time
 
 from . import study as st
 from . import tracking
@@ -30,6 +31,9 @@ def recover(cfg: SweepConfig, study, storage, points: set[RunSpec], client) -> s
     """Fail dead workers' trials, kill their MLflow runs, re-enqueue what they left (locked)."""
     with st.storage_lock(cfg.storage, f"underspec-sweep-{cfg.name}"):
         dead = st.fail_stale(storage, st.snapshot(study, points))
+        # A worker killed between chunks holds no trial, but its sweep run is still RUNNING.
+        attrs, now = study.user_attrs, time.time()
+        dead |= {w for w in tracking.running_workers(client, cfg.name) if not st.worker_alive(attrs, w, now)}
         if dead:
             n = tracking.kill_worker_runs(client, cfg.name, dead)
             print(f"sweep {cfg.name}: {len(dead)} dead worker(s); marked {n} of their runs KILLED",

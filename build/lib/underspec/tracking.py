@@ -258,6 +258,13 @@ def final_metric(run, key: str) -> float:
     return float(run.data.metrics[key])
 
 
+def running_workers(client: MlflowClient, sweep: str) -> set[str]:
+    """Worker ids of this sweep's RUNNING runs (training and sweep runs), in every experiment."""
+    flt = f"tags.`{TAG_SWEEP}` = '{sweep}' and attributes.status = 'RUNNING'"
+    exps = [e.experiment_id for e in client.search_experiments()]
+    return {r.data.tags[TAG_WORKER] for r in search_all(client, exps, flt) if TAG_WORKER in r.data.tags}
+
+
 def kill_worker_runs(client: MlflowClient, sweep: str, dead_workers: set[str]) -> int:
     """Mark RUNNING runs (training and sweep) of dead workers KILLED; returns how many."""
     flt = f"tags.`{TAG_SWEEP}` = '{sweep}' and attributes.status = 'RUNNING'"
