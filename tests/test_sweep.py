@@ -130,3 +130,24 @@ def test_sweep_bad_input_exits_2_and_creates_nothing(tmp_path, args, needle):
     assert res.returncode == 2 and needle in res.stderr, res.stderr
     assert "hunter2" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_snapshot_gives_a_point_to_its_lowest_numbered_live_trial(tmp_path):
+    """Two live claims of one point: both workers must agree the lower trial number keeps it."""
+    from underspec import study as st
+    from underspec.engine import RunSpec
+
+    storage = st.open_storage(f"sqlite:///{tmp_path / 'o.db'}")
+    grid = {"seeds": [0], "lambdas": [0.0], "classes": [2, 3], "epochs": 1, "batch_size": 64, "lr": 0.01,
+            "hidden": 16, "dataset": "mnist", "probe_size": 20}
+    study = st.open_study(storage, "dup", grid)
+    st.Heartbeat(study, "me:1:1").close()
+    numbers = []
+    for _ in range(2):
+        study.enqueue_trial({"seed": 0, "lambda": 0.0, "classes": 3})
+        t = study.ask()
+        t.set_user_attr(st.WORKER_ATTR, f"{os.uname().nodename}:{os.getpid()}:1")
+        study.set_user_attr(st.HEARTBEAT_PREFIX + f"{os.uname().nodename}:{os.getpid()}:1", time.time())
+        numbers.append(t.number)
+    snap = st.snapshot(study, {RunSpec(0, 0.0, 2), RunSpec(0, 0.0, 3)})
+    assert snap.live == {RunSpec(0, 0.0, 3): min(numbers)}

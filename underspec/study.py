@@ -96,8 +96,8 @@ def _trial_point(t, sampler) -> RunSpec | None:
 class Snapshot:
     """Who holds which grid point, as the storage says now."""
 
-    complete: dict[RunSpec, int] = field(default_factory=dict)  # point -> trial number
-    live: dict[RunSpec, int] = field(default_factory=dict)  # RUNNING under a live worker
+    complete: dict[RunSpec, int] = field(default_factory=dict)  # point -> lowest trial number
+    live: dict[RunSpec, int] = field(default_factory=dict)  # RUNNING under a live worker, lowest
     stale: list = field(default_factory=list)  # RUNNING trials of dead workers (FrozenTrial)
     waiting: set[RunSpec] = field(default_factory=set)
 
@@ -125,13 +125,13 @@ def snapshot(study: optuna.Study, grid_points: set[RunSpec]) -> Snapshot:
         if p is None or p not in grid_points:
             continue
         if t.state == TrialState.COMPLETE:
-            snap.complete.setdefault(p, t.number)
+            snap.complete[p] = min(snap.complete.get(p, t.number), t.number)
         elif t.state == TrialState.WAITING:
             snap.waiting.add(p)
         elif t.state == TrialState.RUNNING:
             if worker_alive(attrs, t.user_attrs.get(WORKER_ATTR), now) or \
                     (WORKER_ATTR not in t.user_attrs and now - t.datetime_start.timestamp() < GRACE_S):
-                snap.live[p] = t.number
+                snap.live[p] = min(snap.live.get(p, t.number), t.number)  # the lowest number holds it
             else:
                 snap.stale.append(t)
     return snap
