@@ -2,9 +2,13 @@
 
 Configurations of one seed share every minibatch, so their first layers are stacked into one
 (M*H, 784) matrix and trained with a hand-written backward pass (no autograd). A configuration's
-trajectory never depends on what it is trained with: the two GEMMs are row-invariant in the fused
-width (checked by the tests), and every other operation is elementwise or a reduction over a
-fixed-size last dimension, with classes always padded to MAX_CLASSES. Pure: no I/O, no tracking.
+trajectory never depends on what it is trained with: the two wide GEMMs are row-invariant in the
+fused width, the small second-layer products are batched per model (`bmm`, invariant in the batch
+count at one intra-op thread; at two threads a batch of one was seen to round differently, hence
+EngineSettings.threads = 1), and every other operation is elementwise or a reduction over a
+fixed-size last dimension, with classes always padded to MAX_CLASSES. tests/test_engine.py checks
+fused == alone bitwise. Each minibatch's GEMMs use only the pixel columns up to its last non-zero
+pixel (see pixel_order): that depends on the data alone. Pure: no I/O, no tracking.
 
 Shapes: M models, H hidden units, K = MAX_CLASSES padded classes, B batch, D = 784 pixels.
 """
