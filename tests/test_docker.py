@@ -48,8 +48,12 @@ def test_install_steps_run_for_real(tmp_path):
     (site / "parent-env.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     py = str(venv / "bin" / "python")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    res = subprocess.run([str(DOCKER / "install.sh"), py, str(REPO)], capture_output=True, text=True, env=env,
-                         cwd=tmp_path, timeout=600)
+    app = tmp_path / "app"  # what the Dockerfile copies to /app; building there keeps the checkout clean
+    app.mkdir()
+    for name in ("pyproject.toml", "README.md", "underspec", "entrypoints", "docker"):
+        (shutil.copytree if (REPO / name).is_dir() else shutil.copy)(REPO / name, app / name)
+    res = subprocess.run([str(app / "docker" / "install.sh"), py, str(app)], capture_output=True, text=True,
+                         env=env, cwd=tmp_path, timeout=600)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     where = subprocess.run([py, "-c", "import underspec.sweep, underspec; print(underspec.__file__)"],
                            capture_output=True, text=True, env=env, cwd=tmp_path, check=True).stdout

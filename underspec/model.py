@@ -23,9 +23,6 @@ class MLP(nn.Module):
         self.fc1 = nn.Linear(N_INPUT, hidden)
         self.fc2 = nn.Linear(hidden, classes)
 
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc1(x)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(torch.relu(self.fc1(x)))
 
