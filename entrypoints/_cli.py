@@ -20,6 +20,13 @@ def add_fields(parser: argparse.ArgumentParser, cls, helps: dict[str, str]) -> N
                             help=f"{helps.get(name, '')} (default: {shown!r})")
 
 
+def make_parser(prog: str, description: str, cls, helps: dict[str, str]) -> argparse.ArgumentParser:
+    """The CLI of one step: one option per field of its config class."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    add_fields(p, cls, helps)
+    return p
+
+
 def main(parser: argparse.ArgumentParser, build, run) -> int:
     args = vars(parser.parse_args())
     try:

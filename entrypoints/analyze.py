@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from entrypoints._cli import add_fields, main  # noqa: E402
+from entrypoints._cli import main, make_parser  # noqa: E402
 from underspec.analysis import run_analysis  # noqa: E402
 from underspec.config import AnalyzeConfig  # noqa: E402
 
@@ -22,14 +22,13 @@ HELP = {
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="underspec-analyze",
-        description="Find a sweep's FINISHED training runs by tag, align hidden units across seeds "
+    return make_parser(
+        "underspec-analyze",
+        "Find a sweep's FINISHED training runs by tag, align hidden units across seeds "
         "(Hungarian matching on |Pearson|), compute APC-1, APC-2, PE (reference and all-pairs, with "
         "chance baselines), live-unit variants, CKA and disagreement; write metrics.csv, figures "
-        "and report.md, and log them to an analysis run. Exit status 1 if an artifact was unreadable.")
-    add_fields(p, AnalyzeConfig, HELP)
-    return p
+        "and report.md, and log them to an analysis run. Exit status 1 if an artifact was unreadable.",
+        AnalyzeConfig, HELP)
 
 
 if __name__ == "__main__":

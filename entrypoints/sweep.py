@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from entrypoints._cli import add_fields, main  # noqa: E402
+from entrypoints._cli import main, make_parser  # noqa: E402
 from entrypoints.train import HELP as TRAIN_HELP  # noqa: E402
 from underspec.config import SweepConfig  # noqa: E402
 from underspec.sweep import run_sweep  # noqa: E402
@@ -23,13 +23,12 @@ HELP = {
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="underspec-sweep",
-        description="Run or resume a sweep over seeds x lambdas x classes (default: the paper's "
+    return make_parser(
+        "underspec-sweep",
+        "Run or resume a sweep over seeds x lambdas x classes (default: the paper's "
         "7 x 6 x 9 grid, 50 epochs). Re-running the same command trains only what is missing; "
-        "several workers may share one storage.")
-    add_fields(p, SweepConfig, HELP)
-    return p
+        "several workers may share one storage.",
+        SweepConfig, HELP)
 
 
 def run(cfg: SweepConfig) -> int:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from entrypoints._cli import add_fields, main  # noqa: E402
+from entrypoints._cli import main, make_parser  # noqa: E402
 from underspec.config import TrainConfig  # noqa: E402
 from underspec.train import run_train  # noqa: E402
 
@@ -25,13 +25,12 @@ HELP = {
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="underspec-train",
-        description="Train the cross product seeds x lambdas x classes of the 784-H-C MLP on MNIST in "
+    return make_parser(
+        "underspec-train",
+        "Train the cross product seeds x lambdas x classes of the 784-H-C MLP on MNIST in "
         "one fused pass per seed; each configuration becomes a nested MLflow run with per-epoch "
-        "metrics and trajectory.npz / embeddings.npz artifacts.")
-    add_fields(p, TrainConfig, HELP)
-    return p
+        "metrics and trajectory.npz / embeddings.npz artifacts.",
+        TrainConfig, HELP)
 
 
 if __name__ == "__main__":
