@@ -48,6 +48,8 @@ def time_engine(data, root, epochs: int, workers: int) -> tuple[float, float]:
 
     def tick(n: int) -> None:
         nonlocal done
+        if n == 0:  # iter_train's idle heartbeat, not an epoch
+            return
         done += n
         stamps.append((time.perf_counter(), done))
 

@@ -67,18 +67,28 @@ def iter_train(specs: Sequence[RunSpec], data_dir: Path, data: MNISTTensors, s: 
         drain = threading.Thread(target=_drain, args=(queue, tick), daemon=True)
         drain.start()
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+        finished = False
         try:
             todo = {pool.submit(_worker_train, c, str(data_dir), s, queue, staging) for c in chunks}
             while todo:
-                done, todo = wait(todo, return_when=FIRST_COMPLETED)
+                done, todo = wait(todo, timeout=0.5, return_when=FIRST_COMPLETED)
+                tick(0)  # a safe point: lets an interrupt through while the workers train
                 for fut in done:
                     yield fut.result()
+            finished = True
         finally:
+            if not finished:  # stopped early: do not wait for the chunks still training
+                for proc in list(getattr(pool, "_processes", {}).values()):
+                    proc.terminate()
             pool.shutdown(wait=True, cancel_futures=True)
             queue.put(None)
             drain.join(timeout=5)
 
 
 def _drain(queue, tick) -> None:
+    """Forward the workers' epoch ticks; interrupts are the main thread's business."""
     while (n := queue.get()) is not None:
-        tick(n)
+        try:
+            tick(n)
+        except KeyboardInterrupt:
+            pass

@@ -14,12 +14,12 @@ import os
 import sys
 import time
 
+from . import interrupts, tracking
 from . import study as st
-from . import tracking
 from .config import SweepConfig
 from .data import load_mnist
 from .engine import RunSpec
-from .train import data_root, settings_of, sigterm_as_interrupt, train_specs
+from .train import data_root, settings_of, train_specs
 
 
 def grid_points(cfg: SweepConfig) -> list[RunSpec]:
@@ -86,6 +86,7 @@ def run_chunk(cfg, study, parent, claims: dict[RunSpec, int], ledger: dict, data
         progress(result.spec, run_id)
 
     try:
+        interrupts.check()  # claims are made; stopping here ends them FAIL below
         if todo:
             train_specs(parent, sorted(todo), data_root(cfg.data_dir), data, s, cfg.workers, cfg.name,
                         on_done=finished, extra_tags={tracking.TAG_WORKER: wid})
@@ -141,7 +142,7 @@ def work(cfg: SweepConfig, study, storage, points, snap, data) -> tuple[list, st
     heartbeat = st.Heartbeat(study, wid)
     completed: list[tuple[RunSpec, str]] = []
     try:
-        with sigterm_as_interrupt(), tracking.parent_run("sweep", cfg.name, f"sweep-{cfg.name}") as parent:
+        with interrupts.deferred(), tracking.parent_run("sweep", cfg.name, f"sweep-{cfg.name}") as parent:
             parent.client.set_tag(parent.run_id, tracking.TAG_WORKER, wid)
             tracking.log_text(parent, st.grid_json(cfg.grid()), "grid.json")
             base = len(snap.complete)
@@ -153,6 +154,7 @@ def work(cfg: SweepConfig, study, storage, points, snap, data) -> tuple[list, st
             while claims := claim(study, cfg, points, snap, wid):
                 ledger = tracking.ledger(parent.client, parent.experiment_id, cfg.name)
                 run_chunk(cfg, study, parent, claims, ledger, data, wid, progress)
+                interrupts.check()
                 snap = recover(cfg, study, storage, points, parent.client)  # a worker may have died
             tracking.log_text(parent, summary_csv(cfg, study, points, parent), "summary.csv")
     finally:

@@ -7,16 +7,14 @@ and artifact is written; an error or interruption ends them FAILED or KILLED.
 from __future__ import annotations
 
 import shutil
-import signal
 import sys
 import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from . import tracking
+from . import interrupts, tracking
 from .config import ConfigError, TrainConfig
 from .data import MNISTTensors, default_data_dir, load_mnist
 from .engine import EngineSettings, RunSpec, resolve_device
@@ -30,19 +28,6 @@ def data_root(cfg_dir: str) -> Path:
 def settings_of(cfg) -> EngineSettings:
     return EngineSettings(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, hidden=cfg.hidden,
                           probe_size=cfg.probe_size, threads=tracking.THREADS, device=cfg.device)
-
-
-@contextmanager
-def sigterm_as_interrupt():
-    """SIGTERM ends runs like Ctrl-C does (KILLED), instead of killing the process mid-write."""
-    def handler(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    old = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
 
 
 def progress(total: int, desc: str) -> tqdm:
@@ -59,16 +44,25 @@ def train_specs(parent: tracking.Parent, specs: list[RunSpec], data_dir: Path, d
     run_ids = {sp: tracking.create_train_run(parent, sp, s, device, sweep, extra_tags) for sp in specs}
     pending = set(run_ids.values())
     staging = Path(tempfile.mkdtemp(prefix="underspec-staging-"))
+
+    def tick(n: int) -> None:  # called between epochs: a safe point to stop at
+        bar.update(n)
+        interrupts.check()
+
     try:
         with progress(len(specs) * s.epochs, "train") as bar:
-            for results in iter_train(specs, data_dir, data, s, workers, bar.update, staging):
+            for results in iter_train(specs, data_dir, data, s, workers, tick, staging):
                 for r in results:
                     tracking.finish_train_run(parent.client, run_ids[r.spec], r)
                     pending.discard(run_ids[r.spec])
                     if on_done:
                         on_done(r, run_ids[r.spec])
+                    interrupts.check()
     except BaseException as exc:
-        tracking.end_runs(parent.client, sorted(pending), tracking.status_for(exc))
+        killed = interrupts.pending() or isinstance(exc, KeyboardInterrupt)
+        tracking.end_runs(parent.client, sorted(pending), tracking.status_for(KeyboardInterrupt() if killed else exc))
+        if killed and not isinstance(exc, KeyboardInterrupt):
+            raise KeyboardInterrupt("interrupted") from exc
         raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -85,7 +79,7 @@ def run_train(cfg: TrainConfig) -> dict[RunSpec, str]:
         raise ConfigError("probe_size", cfg.probe_size, f"the test set has only {len(data.test_y)} images")
     specs = [RunSpec(s, lam, c) for s in cfg.seeds for lam in cfg.lambdas for c in cfg.classes]
     s = settings_of(cfg)
-    with sigterm_as_interrupt(), tracking.parent_run("batch", cfg.sweep) as parent:
+    with interrupts.deferred(), tracking.parent_run("batch", cfg.sweep) as parent:
         run_ids = train_specs(parent, specs, root, data, s, cfg.workers, cfg.sweep)
     print(f"trained {len(run_ids)} runs under parent {parent.run_id} "
           f"(experiment {parent.experiment_id}); browse them with `mlflow ui`", file=sys.stderr)
