@@ -6,6 +6,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from underspec.config import TrainConfig
@@ -72,6 +73,7 @@ def test_train_logs_one_finished_nested_run_per_config(tracking, tiny_root):
     assert all(r.data.tags["underspec.sweep"] == "unit" for r in runs)
 
 
+@pytest.mark.flaky(reruns=2)  # timing-dependent, see tests/test_sweep.py
 def test_sigterm_marks_every_unfinished_run_killed(tracking, tiny_root, tmp_path):
     """SIGTERM stops at the next safe point: runs already fully written stay FINISHED, every other
     run and the parent end KILLED, none is left RUNNING, and the exit status is 130."""
