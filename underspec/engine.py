@@ -124,10 +124,9 @@ class _Group:
         if self.any_l1:  # L1 subgradient on W1 (torch's sign: 0 at 0)
             torch.sign(self.W1, out=self.sign)
             self.gW1.addcmul_(self.sign, self.lam_rows)
+        grads = [self.gW1, gb1, gW2, gb2]  # the order of PARAMS
         norm = torch.linalg.vector_norm  # per model: the norm of the four parts' norms
-        parts = [norm(g.view(M, -1), dim=1) for g in (self.gW1, gb1, gW2, gb2)]
-        stats[2] += norm(torch.stack(parts), dim=0)
-        grads = [self.gW1, gb1, gW2, gb2]
+        stats[2] += norm(torch.stack([norm(g.view(M, -1), dim=1) for g in grads]), dim=0)
         torch._foreach_add_(self.acc_list, grads)
         torch._foreach_add_(self.param_list, grads, alpha=-lr)
 

@@ -32,7 +32,6 @@ TAG_SWEEP = "underspec.sweep"
 TAG_HASH = "underspec.config_hash"
 TAG_DUPLICATE = "underspec.duplicate_of"
 TAG_WORKER = "underspec.worker"
-THREADS = 1  # intra-op threads per engine process: a fixed, recorded part of every result
 
 
 def run_name(spec: RunSpec) -> str:
@@ -51,7 +50,7 @@ def run_params(spec: RunSpec, s: EngineSettings) -> dict[str, str]:
     return {"seed": str(spec.seed), "lambda": repr(float(spec.lam)), "classes": str(spec.classes),
             "epochs": str(s.epochs), "batch_size": str(s.batch_size), "lr": repr(float(s.lr)),
             "hidden": str(s.hidden), "dataset": DATASET, "probe_size": str(s.probe_size),
-            "threads": str(THREADS)}
+            "threads": str(s.threads)}
 
 
 def environment_tags(device: str) -> dict[str, str]:
@@ -152,8 +151,8 @@ def end_runs(client: MlflowClient, run_ids, status: str) -> None:
             pass
 
 
-def status_for(exc: BaseException) -> str:
-    return RunStatus.to_string(RunStatus.KILLED if isinstance(exc, KeyboardInterrupt) else RunStatus.FAILED)
+KILLED = RunStatus.to_string(RunStatus.KILLED)
+FAILED = RunStatus.to_string(RunStatus.FAILED)
 
 
 def client() -> MlflowClient:

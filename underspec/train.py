@@ -27,7 +27,7 @@ def data_root(cfg_dir: str) -> Path:
 
 def settings_of(cfg) -> EngineSettings:
     return EngineSettings(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, hidden=cfg.hidden,
-                          probe_size=cfg.probe_size, threads=tracking.THREADS, device=cfg.device)
+                          probe_size=cfg.probe_size, device=cfg.device)  # threads: the engine's fixed 1
 
 
 def progress(total: int, desc: str) -> tqdm:
@@ -60,7 +60,7 @@ def train_specs(parent: tracking.Parent, specs: list[RunSpec], data_dir: Path, d
                     interrupts.check()
     except BaseException as exc:
         killed = interrupts.pending() or isinstance(exc, KeyboardInterrupt)
-        tracking.end_runs(parent.client, sorted(pending), tracking.status_for(KeyboardInterrupt() if killed else exc))
+        tracking.end_runs(parent.client, sorted(pending), tracking.KILLED if killed else tracking.FAILED)
         if killed and not isinstance(exc, KeyboardInterrupt):
             raise KeyboardInterrupt("interrupted") from exc
         raise
