@@ -36,16 +36,24 @@ def worker(env, storage, cwd, epochs):
                             stderr=subprocess.PIPE, text=True)
 
 
-def check_exactly_once(client, storage):
+def diagnosis(runs, ts, errs=()) -> str:
+    """What each run and trial says, and the workers' logs: the evidence when exactly-once fails."""
+    lines = [f"run {r.info.run_name} {r.info.status} {r.data.tags.get('underspec.worker')} "
+             f"{r.data.tags.get('underspec.config_hash', '')[:8]}" for r in runs]
+    lines += [f"trial {t.number} {t.state.name} {t.params} {t.user_attrs.get('underspec.worker')}" for t in ts]
+    return "\n".join(lines + [e[-4000:] for e in errs])
+
+
+def check_exactly_once(client, storage, errs=()):
     exp = client.get_experiment_by_name("scale").experiment_id
     runs = client.search_runs([exp], "tags.`underspec.role` = 'train'")
     finished = [r for r in runs if r.info.status == "FINISHED"]
     hashes = [r.data.tags["underspec.config_hash"] for r in finished]
-    assert len(finished) == 12 and len(set(hashes)) == 12
-    assert all(r.info.artifact_uri.startswith("mlflow-artifacts:") for r in finished)
-    assert not [r for r in client.search_runs([exp], "") if r.info.status == "RUNNING"]
     os.environ["PGPASSWORD"] = PG_PASSWORD  # for this process's own look at the study
     ts = optuna.load_study(study_name="scale", storage=storage.replace("postgresql://", "postgresql+psycopg://"))
+    assert len(finished) == 12 and len(set(hashes)) == 12, diagnosis(runs, ts.get_trials(), errs)
+    assert all(r.info.artifact_uri.startswith("mlflow-artifacts:") for r in finished)
+    assert not [r for r in client.search_runs([exp], "") if r.info.status == "RUNNING"]
     assert len([t for t in ts.get_trials() if t.state == TrialState.COMPLETE]) == 12
     assert not [t for t in ts.get_trials() if t.state == TrialState.RUNNING]
     return exp, finished
@@ -56,7 +64,7 @@ def test_two_workers_one_study_one_server_exactly_once_and_analysis_through_the_
     procs = [worker(env, storage, tmp, epochs=2) for _ in range(2)]  # same moment, fresh databases
     outs = [p.communicate(timeout=600) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [o[1][-2000:] for o in outs]
-    exp, finished = check_exactly_once(client, storage)
+    exp, finished = check_exactly_once(client, storage, [o[1] for o in outs])
     by_worker = {r.data.tags["underspec.worker"] for r in finished}
     assert len(by_worker) == 2  # both workers trained
     for out, err in outs:  # credentials never printed
@@ -86,7 +94,9 @@ def test_a_worker_killed_and_restarted_still_gives_exactly_once(topology):
     a.send_signal(signal.SIGKILL)
     a.communicate(timeout=60)
     again = worker(env, storage, tmp, epochs=40)
+    errs = []
     for p in (b, again):
         out, err = p.communicate(timeout=600)
         assert p.returncode == 0, err[-3000:]
-    check_exactly_once(client, storage)
+        errs.append(err)
+    check_exactly_once(client, storage, errs)

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from . import tracking
 from .cells import SeedData, cell_rows, epoch_rows
 from .config import AnalyzeConfig, ConfigError
-from .data import DataError, default_data_dir, load_mnist
+from .data import DataError, default_data_dir, load_mnist, require_mnist
 from .report import gif_cells, write_outputs
 
 CSV_COLUMNS = ["lambda", "classes", "target", "metric", "mode", "mean", "std", "ci_low", "ci_high", "n_pairs"]
@@ -128,18 +128,22 @@ def to_csv(rows: list[dict], columns: list[str]) -> str:
 
 def run_analysis(cfg: AnalyzeConfig, nested_in: str | None = None) -> int:
     """Analyse a sweep; returns the process exit status (1 when any artifact was unreadable)."""
+    if cfg.data_dir:
+        require_mnist(cfg.data_dir)  # given explicitly: refused before anything is read or written
+    if not tracking.store_exists():  # asking an absent SQLite store would create it
+        raise ConfigError("sweep", cfg.sweep, f"no tracking store at {tracking.display_uri()}")
     client = tracking.client()
     exp = tracking.experiment_id(client, create=False)
     if exp is None or not tracking.sweep_runs(client, exp, cfg.sweep, "FINISHED", max_results=1):
         raise ConfigError("sweep", cfg.sweep, "no FINISHED training runs tagged "
                           f"underspec.sweep={cfg.sweep} in experiment {tracking.experiment_name()}")
-    try:
-        test_x = load_mnist(Path(cfg.data_dir) if cfg.data_dir else default_data_dir()).test_x
-    except DataError as exc:
-        test_x = None
-        print(f"analyze: {exc}; prediction disagreement is skipped", file=sys.stderr)
     runs = [r for r in tracking.sweep_runs(client, exp, cfg.sweep, "FINISHED")
             if tracking.TAG_DUPLICATE not in r.data.tags]
+    seeds = {int(r.data.params["seed"]) for r in runs}
+    if cfg.reference_seed >= 0 and cfg.reference_seed not in seeds:
+        raise ConfigError("reference_seed", cfg.reference_seed, f"not a seed of sweep {cfg.sweep} "
+                          f"(its seeds: {', '.join(map(str, sorted(seeds)))})")
+    test_x = mnist_test_images(cfg.data_dir)
     rows, erows, per_run, notes, loaded = analyse(client, runs, test_x, cfg)
     out_dir = Path(cfg.out_dir) / cfg.sweep
     files = write_outputs(out_dir, cfg, loaded, rows, erows, notes,
@@ -154,6 +158,18 @@ def run_analysis(cfg: AnalyzeConfig, nested_in: str | None = None) -> int:
     print(f"analyze: {loaded.n_cells} cells, {len(rows)} metric rows; wrote {len(files)} files to "
           f"{out_dir} and logged them to run {parent.run_id}", file=sys.stderr)
     return 1 if loaded.problems else 0
+
+
+def mnist_test_images(data_dir: str):
+    """MNIST's test images for prediction disagreement: a data_dir given but empty is bad input;
+    the default location missing only skips that metric."""
+    try:
+        return load_mnist(Path(data_dir) if data_dir else default_data_dir()).test_x
+    except DataError:
+        if data_dir:
+            raise
+        print(f"analyze: no MNIST under {default_data_dir()}; prediction disagreement is skipped", file=sys.stderr)
+        return None
 
 
 def run_analysis_for_sweep(name: str, sweep_run_id: str, data_dir: str = "") -> int:

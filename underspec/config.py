@@ -13,6 +13,7 @@ PAPER_SEEDS = (0, 42, 1337, 3213, 9999, 5783, 1023)
 PAPER_LAMBDAS = (0.0, 0.001, 0.0025, 0.005, 0.01, 0.05)
 PAPER_CLASSES = tuple(range(2, 11))
 DEVICES = ("auto", "cpu", "cuda")
+MAX_EPOCHS = 10000  # a typo's guard: 1e5 epochs of even one run would take weeks here
 
 
 class ConfigError(ValueError):
@@ -116,10 +117,10 @@ class TrainConfig:
         """Build from CLI strings, validating each; raises ConfigError on the first bad value."""
         conv = {
             "seeds": parse_seeds, "lambdas": parse_lambdas, "classes": parse_classes,
-            "epochs": lambda t: parse_int("epochs", t, lo=1),
-            "batch_size": lambda t: parse_int("batch_size", t, lo=1),
+            "epochs": lambda t: parse_int("epochs", t, lo=1, hi=MAX_EPOCHS),
+            "batch_size": lambda t: parse_int("batch_size", t, lo=1, hi=60000),  # MNIST's training set
             "lr": lambda t: parse_float("lr", t, positive=True),
-            "hidden": lambda t: parse_int("hidden", t, lo=1),
+            "hidden": lambda t: parse_int("hidden", t, lo=1, hi=4096),
             "probe_size": lambda t: parse_int("probe_size", t, lo=1, hi=10000),
             "device": parse_device,
             "workers": lambda t: parse_int("workers", t, lo=1, hi=max(1, os.cpu_count() or 1) * 4),
@@ -161,7 +162,12 @@ class FetchConfig:
 
     @classmethod
     def from_strings(cls, data_dir=None) -> FetchConfig:
-        return cls() if data_dir is None else cls(parse_data_dir(data_dir))
+        if data_dir is None:
+            return cls()
+        path = parse_data_dir(data_dir)
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise ConfigError("data_dir", path, "exists and is not a folder")
+        return cls(path)
 
 
 def parse_storage(text) -> str:
@@ -272,4 +278,6 @@ def parse_out_dir(text) -> str:
     text = str(text)
     if not text.strip() or "\0" in text:
         raise ConfigError("out_dir", text, "must be a folder path")
+    if os.path.exists(text) and not os.path.isdir(text):
+        raise ConfigError("out_dir", text, "exists and is not a folder")
     return text

@@ -67,17 +67,23 @@ def fold_labels(y: torch.Tensor, classes: int) -> torch.Tensor:
     return torch.where(y < classes, y, torch.zeros_like(y))
 
 
-def load_mnist(root: Path | str) -> MNISTTensors:
-    """Load MNIST through torchvision (download=False) into tensors; DataError if absent."""
-    from torchvision.datasets import MNIST
-
+def require_mnist(root: Path | str) -> Path:
+    """root, if the four MNIST files are there; else DataError naming data_dir (cheap: no read)."""
     root = Path(root)
     missing = [n for n in MNIST_MD5 if not (raw_dir(root) / n).is_file()]
     if missing:
         raise DataError(
-            f"data_dir={str(root)!r}: MNIST not found (missing {missing[0]} in {raw_dir(root)}); "
+            f"invalid data_dir={str(root)!r}: MNIST not found (missing {missing[0]} in {raw_dir(root)}); "
             "fetch it with `make data` or `mlflow run . -e fetch_data`"
         )
+    return root
+
+
+def load_mnist(root: Path | str) -> MNISTTensors:
+    """Load MNIST through torchvision (download=False) into tensors; DataError if absent."""
+    from torchvision.datasets import MNIST
+
+    root = require_mnist(root)
     parts = []
     for train in (True, False):
         ds = MNIST(str(root), train=train, download=False)

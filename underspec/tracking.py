@@ -159,6 +159,18 @@ def client() -> MlflowClient:
     return MlflowClient()
 
 
+def store_exists() -> bool:
+    """False only for an SQLite tracking store whose file is absent (MLflow would create it)."""
+    from mlflow.tracking import get_tracking_uri
+    from sqlalchemy.engine import make_url
+
+    uri = get_tracking_uri()
+    if not uri.startswith("sqlite:"):
+        return True
+    db = make_url(uri).database
+    return bool(db) and (db == ":memory:" or Path(db).is_file())
+
+
 def display_uri() -> str:
     """The tracking URI to show people (credentials never printed)."""
     from mlflow.tracking import get_tracking_uri
