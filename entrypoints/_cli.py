@@ -4,11 +4,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from underspec import tracking
 from underspec.config import ConfigError, field_defaults, join
 from underspec.data import DataError
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
+EXIT_FAILED = 1
 
 
 def add_fields(parser: argparse.ArgumentParser, cls, helps: dict[str, str]) -> None:
@@ -42,5 +44,12 @@ def main(parser: argparse.ArgumentParser, build, run) -> int:
     except KeyboardInterrupt:
         print(f"{parser.prog}: interrupted; unfinished runs were marked KILLED", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except tracking.TRACKING_ERRORS as exc:
+        print(f"{parser.prog}: error: {tracking.failure_line(exc)}; runs in flight end FAILED "
+              "(now, or when a sweep resumes)", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as exc:  # disk full, permissions: the runs in flight were ended FAILED
+        print(f"{parser.prog}: error: {tracking.redact(exc)}", file=sys.stderr)
+        return EXIT_FAILED
     # A step may return its exit status (analyze does: 1 when an artifact was unreadable).
     return status if isinstance(status, int) and not isinstance(status, bool) else 0

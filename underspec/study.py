@@ -161,6 +161,21 @@ def storage_lock(url: str, key: str):
         engine.dispose()
 
 
+FAILURE_PREFIX = "underspec.failure."
+
+
+def record_failure(study: optuna.Study, wid: str, line: str) -> None:
+    """Leave the reason this worker stopped, for whoever ends its runs (best effort)."""
+    try:
+        study.set_user_attr(FAILURE_PREFIX + wid, line)
+    except Exception:
+        pass
+
+
+def failure_of(attrs: dict, wid: str) -> str:
+    return str(attrs.get(FAILURE_PREFIX + wid, ""))
+
+
 def fail_stale(storage, snap: Snapshot) -> set[str]:
     """Mark dead workers' RUNNING trials FAIL; returns those workers' ids."""
     dead = set()

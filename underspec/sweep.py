@@ -35,9 +35,9 @@ def recover(cfg: SweepConfig, study, storage, points: set[RunSpec], client) -> s
         attrs, now = study.user_attrs, time.time()
         dead |= {w for w in tracking.running_workers(client, cfg.name) if not st.worker_alive(attrs, w, now)}
         if dead:
-            n = tracking.kill_worker_runs(client, cfg.name, dead)
-            print(f"sweep {cfg.name}: {len(dead)} dead worker(s); marked {n} of their runs KILLED",
-                  file=sys.stderr)
+            n = tracking.end_worker_runs(client, cfg.name, {w: st.failure_of(attrs, w) for w in dead})
+            print(f"sweep {cfg.name}: {len(dead)} stopped worker(s); ended {n} of their runs "
+                  "(FAILED with the worker's error, else KILLED)", file=sys.stderr)
         st.requeue_missing(study, points, st.attempted_points(study, points))
         return st.snapshot(study, points)
 
@@ -156,7 +156,14 @@ def work(cfg: SweepConfig, study, storage, points, snap, data) -> tuple[list, st
                 run_chunk(cfg, study, parent, claims, ledger, data, wid, progress)
                 interrupts.check()
                 snap = recover(cfg, study, storage, points, parent.client)  # a worker may have died
+            # A create_run retried after the server had stored it leaves a RUNNING twin: end it.
+            tracking.end_worker_runs(parent.client, cfg.name, {wid: ""}, keep={parent.run_id})
             tracking.log_text(parent, summary_csv(cfg, study, points, parent), "summary.csv")
+    except tracking.TRACKING_ERRORS as exc:
+        # The tracking server is gone: say so in the study (a separate store) for whoever
+        # resumes; it ends this worker's runs FAILED with this line.
+        st.record_failure(study, wid, tracking.failure_line(exc))
+        raise
     finally:
         heartbeat.close()
     return completed, parent.run_id

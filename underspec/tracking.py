@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import socket
 import tempfile
 import time
@@ -21,6 +22,7 @@ from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+from requests.exceptions import RequestException
 
 from .artifacts import EMBEDDINGS, FORMAT_VERSION, TRAJECTORY, Staged  # noqa: F401 (re-exported names)
 from .data import DATASET
@@ -32,6 +34,7 @@ TAG_SWEEP = "underspec.sweep"
 TAG_HASH = "underspec.config_hash"
 TAG_DUPLICATE = "underspec.duplicate_of"
 TAG_WORKER = "underspec.worker"
+TAG_ERROR = "underspec.error"
 
 
 def run_name(spec: RunSpec) -> str:
@@ -96,9 +99,14 @@ class Parent:
         tags = {TAG_ROLE: role, **({TAG_SWEEP: sweep} if sweep else {})}
         self.client.log_batch(self.run_id, tags=[RunTag(k, v) for k, v in tags.items()])
 
-    def end(self, status: str) -> None:
-        if self.owned:
+    def end(self, status: str, reason: str | None = None) -> None:
+        """End this run if it is ours; with a reason (an error), best effort and without retries."""
+        if not self.owned:
+            return
+        if reason is None:
             self.client.set_terminated(self.run_id, status)
+        else:
+            end_runs(self.client, [self.run_id], status, reason)
 
 
 @contextmanager
@@ -108,10 +116,10 @@ def parent_run(role: str, sweep: str = "", name_prefix: str = "batch",
     try:
         yield parent
     except KeyboardInterrupt:
-        parent.end(RunStatus.to_string(RunStatus.KILLED))
+        parent.end(KILLED, "interrupted")
         raise
-    except BaseException:
-        parent.end(RunStatus.to_string(RunStatus.FAILED))
+    except BaseException as exc:
+        parent.end(FAILED, error_line(exc))
         raise
     parent.end(RunStatus.to_string(RunStatus.FINISHED))
 
@@ -142,13 +150,70 @@ def finish_train_run(client: MlflowClient, run_id: str, staged: Staged) -> None:
     client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
 
 
-def end_runs(client: MlflowClient, run_ids, status: str) -> None:
-    """Mark runs FAILED or KILLED (never leave them RUNNING); best effort on each."""
-    for rid in run_ids:
-        try:
-            client.set_terminated(rid, status)
-        except Exception:  # keep ending the others even if one call fails
-            pass
+def end_runs(client: MlflowClient, run_ids, status: str, reason: str = "") -> list[str]:
+    """Mark runs FAILED or KILLED (with the reason as a tag), quickly: after a tracking failure
+    each call gets no retries, and the first that fails stops the rest (the server is gone; the
+    sweep's next start ends them). Returns the runs left unmarked."""
+    run_ids = list(run_ids)
+    with fail_fast():
+        for i, rid in enumerate(run_ids):
+            try:
+                if reason:
+                    client.set_tag(rid, TAG_ERROR, reason[:5000])
+                client.set_terminated(rid, status)
+            except Exception:
+                return run_ids[i:]
+    return []
+
+
+@contextmanager
+def fail_fast():
+    """MLflow's HTTP client reads its retry settings per request: none while cleaning up, so a
+    gone server costs seconds, not another round of backoff (default: 7 retries, ~4 min)."""
+    saved = {k: os.environ.get(k) for k in _FAST}
+    os.environ.update(_FAST)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+TRACKING_ERRORS = (MlflowException, RequestException)
+_FAST = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://)(?P<user>[^/@\s:]*):(?P<pw>[^/@\s]*)@")
+
+
+def redact(text: str) -> str:
+    """text with the password of every URL in it (scheme://user:PASSWORD@host) replaced by ***,
+    and the values of credential variables of this environment removed."""
+    out = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", str(text))
+    for var in SECRET_VARS:
+        if os.environ.get(var) and len(os.environ[var]) >= 4:
+            out = out.replace(os.environ[var], "***")
+    return out
+
+
+SECRET_VARS = ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN", "PGPASSWORD", "AWS_SECRET_ACCESS_KEY",
+               "AZURE_STORAGE_ACCESS_KEY", "DATABRICKS_TOKEN")
+
+
+def error_line(exc: BaseException) -> str:
+    """What a run records of the error that ended it: one redacted line."""
+    if isinstance(exc, TRACKING_ERRORS):
+        return failure_line(exc)
+    return redact(f"{type(exc).__name__}: {' '.join(str(exc).split())}")[:1000]
+
+
+def failure_line(exc: BaseException) -> str:
+    """One line for a tracking failure: the tracking URI (redacted) and the cause, shortened."""
+    msg = " ".join(str(exc).split())
+    if len(msg) > 400:
+        msg = msg[:400] + " ..."
+    return redact(f"the tracking store at {display_uri()} failed: {msg}")
 
 
 KILLED = RunStatus.to_string(RunStatus.KILLED)
@@ -174,13 +239,8 @@ def store_exists() -> bool:
 def display_uri() -> str:
     """The tracking URI to show people (credentials never printed)."""
     from mlflow.tracking import get_tracking_uri
-    from sqlalchemy.engine import make_url
 
-    uri = get_tracking_uri()
-    try:
-        return make_url(uri).render_as_string(hide_password=True) if "://" in uri and "@" in uri else uri
-    except Exception:
-        return uri.split("@")[-1]
+    return redact(get_tracking_uri())
 
 
 def search_all(client: MlflowClient, experiment_ids: list[str], flt: str, max_results=None) -> list:
@@ -276,12 +336,17 @@ def running_workers(client: MlflowClient, sweep: str) -> set[str]:
     return {r.data.tags[TAG_WORKER] for r in search_all(client, exps, flt) if TAG_WORKER in r.data.tags}
 
 
-def kill_worker_runs(client: MlflowClient, sweep: str, dead_workers: set[str]) -> int:
-    """Mark RUNNING runs (training and sweep) of dead workers KILLED; returns how many."""
+def end_worker_runs(client: MlflowClient, sweep: str, workers: dict[str, str], keep=()) -> int:
+    """End the RUNNING runs (training and sweep) of stopped workers: FAILED with the worker's own
+    reason when it recorded one (a tracking failure, say), else KILLED. workers: id -> reason."""
     flt = f"tags.`{TAG_SWEEP}` = '{sweep}' and attributes.status = 'RUNNING'"
     exps = [e.experiment_id for e in client.search_experiments()]
-    runs = [r for r in search_all(client, exps, flt) if r.data.tags.get(TAG_WORKER) in dead_workers]
-    end_runs(client, [r.info.run_id for r in runs], RunStatus.to_string(RunStatus.KILLED))
+    runs = [r for r in search_all(client, exps, flt)
+            if r.data.tags.get(TAG_WORKER) in workers and r.info.run_id not in keep]
+    for wid in {r.data.tags[TAG_WORKER] for r in runs}:
+        ids = [r.info.run_id for r in runs if r.data.tags[TAG_WORKER] == wid]
+        reason = workers[wid] or f"worker {wid} stopped before ending this run"
+        end_runs(client, ids, FAILED if workers[wid] else KILLED, reason)
     return len(runs)
 
 

@@ -60,7 +60,8 @@ def train_specs(parent: tracking.Parent, specs: list[RunSpec], data_dir: Path, d
                     interrupts.check()
     except BaseException as exc:
         killed = interrupts.pending() or isinstance(exc, KeyboardInterrupt)
-        tracking.end_runs(parent.client, sorted(pending), tracking.KILLED if killed else tracking.FAILED)
+        tracking.end_runs(parent.client, sorted(pending), tracking.KILLED if killed else tracking.FAILED,
+                          "interrupted" if killed else tracking.error_line(exc))
         if killed and not isinstance(exc, KeyboardInterrupt):
             raise KeyboardInterrupt("interrupted") from exc
         raise
