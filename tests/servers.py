@@ -70,33 +70,54 @@ def postgres(databases=("optuna", "mlflow")):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-@contextmanager
-def mlflow_server(tmp: Path, pg_port: int, env: dict):
-    """`mlflow server`: PostgreSQL backend store, proxied artifacts in tmp; yields its URI."""
-    port = free_port()
-    bindir = Path(sys.executable).parent
-    cmd = [str(bindir / "mlflow"), "server", "--backend-store-uri",
-           f"postgresql+psycopg://underspec@127.0.0.1:{pg_port}/mlflow",
-           "--artifacts-destination", str(tmp / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
-           "--workers", "2", "--allowed-hosts", f"127.0.0.1:{port},localhost:{port}"]
-    tmp.mkdir(parents=True, exist_ok=True)
-    log = open(tmp / "mlflow-server.log", "w")
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    uri = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{uri}/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError("mlflow server did not start:\n" + (tmp / "mlflow-server.log").read_text()[-3000:])
-            time.sleep(0.5)
-        yield uri
-    finally:
-        os.killpg(proc.pid, 15)
-        proc.wait(timeout=30)
+class MlflowServer:
+    """`mlflow server` on a fixed loopback port, which can be stopped and started again (an
+    outage) over the same stores."""
+
+    def __init__(self, tmp: Path, backend: str, env: dict):
+        self.tmp, self.backend, self.env, self.port = tmp, backend, env, free_port()
+        self.uri = f"http://127.0.0.1:{self.port}"
+        self.proc = None
+        tmp.mkdir(parents=True, exist_ok=True)
+
+    def start(self, timeout: float = 120) -> None:
+        cmd = [str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri", self.backend,
+               "--artifacts-destination", str(self.tmp / "artifacts"), "--host", "127.0.0.1",
+               "--port", str(self.port), "--workers", "2",
+               "--allowed-hosts", f"127.0.0.1:{self.port},localhost:{self.port}"]
+        log = open(self.tmp / "mlflow-server.log", "a")
+        self.proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
+        deadline = time.time() + timeout
+        while not self.healthy():
+            if self.proc.poll() is not None or time.time() > deadline:
+                log_tail = (self.tmp / "mlflow-server.log").read_text()[-3000:]
+                raise RuntimeError("mlflow server did not start:\n" + log_tail)
+            time.sleep(0.3)
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.uri}/health", timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        """SIGKILL the whole server (gunicorn/uvicorn and its workers): it goes away mid-request."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, 9)
+            self.proc.wait(timeout=30)
+
+
+@contextmanager
+def mlflow_server(tmp: Path, pg_port: int | None, env: dict):
+    """`mlflow server`: PostgreSQL backend store (SQLite in tmp without pg_port), proxied artifacts
+    in tmp; yields its URI."""
+    backend = f"postgresql+psycopg://underspec@127.0.0.1:{pg_port}/mlflow" if pg_port else \
+        f"sqlite:///{tmp / 'server.db'}"
+    server = MlflowServer(tmp, backend, env)
+    server.start()
+    try:
+        yield server.uri
+    finally:
+        server.stop()

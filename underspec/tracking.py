@@ -28,6 +28,11 @@ from .artifacts import EMBEDDINGS, FORMAT_VERSION, TRAJECTORY, Staged  # noqa: F
 from .data import DATASET
 from .engine import EngineSettings, RunSpec
 
+# MLflow prints a "View run <name> at: <tracking URI>" line per ended run: 378 lines for a sweep,
+# one extra get_run request each, and the URI's credentials in plain text. Our own summary line
+# shows the URI redacted instead.
+os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+
 DEFAULT_EXPERIMENT = "underspec"
 TAG_ROLE = "underspec.role"
 TAG_SWEEP = "underspec.sweep"
