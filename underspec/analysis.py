@@ -18,6 +18,7 @@ import torch
 from tqdm import tqdm
 
 from . import tracking
+from .artifacts import replaced_dir
 from .cells import SeedData, cell_rows, epoch_rows
 from .config import AnalyzeConfig, ConfigError
 from .data import DataError, default_data_dir, load_mnist, require_mnist
@@ -146,11 +147,11 @@ def run_analysis(cfg: AnalyzeConfig, nested_in: str | None = None) -> int:
     test_x = mnist_test_images(cfg.data_dir)
     rows, erows, per_run, notes, loaded = analyse(client, runs, test_x, cfg)
     out_dir = Path(cfg.out_dir) / cfg.sweep
-    files = write_outputs(out_dir, cfg, loaded, rows, erows, notes,
-                          to_csv(rows, CSV_COLUMNS),
-                          to_csv(erows, ["lambda", "classes", "target", "epoch", "metric", "mean"]))
-    inputs = json.dumps({"sweep": cfg.sweep, "runs": loaded.digests}, indent=1, sort_keys=True)
-    (out_dir / "inputs.json").write_text(inputs)
+    with replaced_dir(out_dir) as tmp:  # a failure (a full disk) leaves the previous report whole
+        files = write_outputs(tmp, cfg, loaded, rows, erows, notes, to_csv(rows, CSV_COLUMNS),
+                              to_csv(erows, ["lambda", "classes", "target", "epoch", "metric", "mean"]))
+        inputs = json.dumps({"sweep": cfg.sweep, "runs": loaded.digests}, indent=1, sort_keys=True)
+        (tmp / "inputs.json").write_text(inputs)
     with tracking.parent_run("analysis", cfg.sweep, f"analysis-{cfg.sweep}", nested_in) as parent:
         tracking.log_analysis(parent, out_dir, rows, per_run, len(loaded.digests), cfg)
     for line in loaded.problems + notes:

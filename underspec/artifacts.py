@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,11 +33,33 @@ class Staged:
 
 
 def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """np.savez to a temporary name, then rename: a reader never sees half a file."""
+    """np.savez to a temporary name, then rename: a reader never sees half a file, and a failed
+    write (a full disk) leaves nothing behind."""
     tmp = path.with_name(path.name + ".part")
-    with open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def replaced_dir(final: Path) -> Iterator[Path]:
+    """A fresh sibling folder to write into; on success it takes final's place (the previous
+    contents are removed only then), on failure it is removed and final is untouched."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+    try:
+        yield tmp
+        old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex}")
+        if final.exists():
+            os.replace(final, old)  # two renames: no space is needed, so a full disk cannot stop them
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def stage(result: RunResult, root: Path) -> Staged:

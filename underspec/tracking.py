@@ -150,9 +150,27 @@ def finish_train_run(client: MlflowClient, run_id: str, staged: Staged) -> None:
                for e, v in enumerate(vals)]
     for i in range(0, len(metrics), 1000):
         client.log_batch(run_id, metrics=metrics[i : i + 1000])
-    client.log_artifacts(run_id, str(staged.folder))
+    try:
+        client.log_artifacts(run_id, str(staged.folder))
+    except BaseException:
+        _discard_local_copies(client, run_id, staged.folder)
+        raise
     staged.discard()
     client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
+
+
+def _discard_local_copies(client: MlflowClient, run_id: str, staged: Path) -> None:
+    """After a failed upload to a local artifact store (a full disk), remove what was copied, so a
+    FAILED run holds no half-written file. Remote stores write an object whole or not at all."""
+    from urllib.parse import unquote, urlparse
+
+    try:
+        parsed = urlparse(client.get_run(run_id).info.artifact_uri)
+        if parsed.scheme in ("", "file"):
+            for f in Path(staged).iterdir():
+                (Path(unquote(parsed.path)) / f.name).unlink(missing_ok=True)
+    except Exception:
+        pass
 
 
 def end_runs(client: MlflowClient, run_ids, status: str, reason: str = "") -> list[str]:
