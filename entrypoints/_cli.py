@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from underspec import tracking
+from underspec import interrupts, tracking
 from underspec.config import ConfigError, field_defaults, join
 from underspec.data import DataError
 
@@ -30,6 +30,7 @@ def make_parser(prog: str, description: str, cls, helps: dict[str, str]) -> argp
 
 
 def main(parser: argparse.ArgumentParser, build, run) -> int:
+    interrupts.terminate_like_ctrl_c()
     args = vars(parser.parse_args())
     try:
         cfg = build(**args)

@@ -7,9 +7,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from entrypoints._cli import main, make_parser  # noqa: E402
-from underspec.config import TrainConfig  # noqa: E402
-from underspec.train import run_train  # noqa: E402
+from entrypoints._guard import starting  # noqa: E402
+
+with starting("underspec-train"):  # imports take seconds: a Ctrl-C there gets one line, not a traceback
+    from entrypoints._cli import main, make_parser  # noqa: E402
+    from underspec.config import TrainConfig  # noqa: E402
+    from underspec.train import run_train  # noqa: E402
 
 HELP = {
     "seeds": "comma-separated non-negative integer seeds",

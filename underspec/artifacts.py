@@ -62,6 +62,30 @@ def replaced_dir(final: Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+STAGING_PREFIX = "underspec-staging-"
+
+
+def staging_root() -> Path:
+    """A private folder for this process's staged artifacts; first, remove the ones left by
+    processes that no longer exist (a SIGKILL gives no chance to clean up)."""
+    tmp = Path(tempfile.gettempdir())
+    for old in tmp.glob(STAGING_PREFIX + "*"):
+        pid = old.name[len(STAGING_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-"))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
 def stage(result: RunResult, root: Path) -> Staged:
     """Write one result's trajectory.npz and embeddings.npz into a new folder under root."""
     folder = Path(root) / uuid.uuid4().hex

@@ -26,13 +26,36 @@ def _handler(signum, frame) -> None:
         raise KeyboardInterrupt(f"signal {signum} (second)")
 
 
+_depth: list[int] = [0]
+
+
 @contextmanager
 def deferred():
-    """SIGINT and SIGTERM are deferred to the next check() while the block runs."""
+    """SIGINT and SIGTERM are deferred to the next check() while the block runs (re-entrant: an
+    inner block keeps a signal that arrived in the outer one)."""
+    if _depth[0]:
+        _depth[0] += 1
+        try:
+            yield
+        finally:
+            _depth[0] -= 1
+        return
     _pending.clear()
     old = {s: signal.signal(s, _handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    _depth[0] = 1
     try:
         yield
     finally:
+        _depth[0] = 0
         for s, h in old.items():
             signal.signal(s, h)
+
+
+def _raise(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def terminate_like_ctrl_c() -> None:
+    """Outside deferred blocks, SIGTERM stops a step the way Ctrl-C does (KeyboardInterrupt, so
+    the step's cleanup runs) rather than ending the process on the spot."""
+    signal.signal(signal.SIGTERM, _raise)

@@ -100,12 +100,14 @@ def run_sweep(cfg: SweepConfig) -> int:
     """Run (or resume) the sweep; returns the number of grid points this worker completed."""
     data = load_mnist(data_root(cfg.data_dir))
     points = set(grid_points(cfg))
-    storage = st.open_storage(cfg.storage)
-    study = st.open_study(storage, cfg.name, cfg.grid())
-    snap = recover(cfg, study, storage, points, tracking.client())
-    if nothing_left(cfg, snap, points):
-        return 0
-    completed, sweep_run_id = work(cfg, study, storage, points, snap, data)
+    with interrupts.deferred():  # a signal while the stores are written waits for the next safe point
+        storage = st.open_storage(cfg.storage)
+        study = st.open_study(storage, cfg.name, cfg.grid())
+        snap = recover(cfg, study, storage, points, tracking.client())
+        interrupts.check()
+        if nothing_left(cfg, snap, points):
+            return 0
+        completed, sweep_run_id = work(cfg, study, storage, points, snap, data)
     final = st.snapshot(study, points)
     print(f"sweep {cfg.name}: {len(final.complete)}/{len(points)} grid points complete "
           f"({len(completed)} by this worker). Browse: mlflow ui --backend-store-uri "

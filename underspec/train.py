@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 from . import interrupts, tracking
+from .artifacts import staging_root
 from .config import ConfigError, TrainConfig
 from .data import MNISTTensors, default_data_dir, load_mnist
 from .engine import EngineSettings, RunSpec, resolve_device
@@ -43,7 +43,7 @@ def train_specs(parent: tracking.Parent, specs: list[RunSpec], data_dir: Path, d
     device = str(resolve_device(s.device))
     run_ids = {sp: tracking.create_train_run(parent, sp, s, device, sweep, extra_tags) for sp in specs}
     pending = set(run_ids.values())
-    staging = Path(tempfile.mkdtemp(prefix="underspec-staging-"))
+    staging = staging_root()
 
     def tick(n: int) -> None:  # called between epochs: a safe point to stop at
         bar.update(n)

@@ -1,0 +1,100 @@
+"""Ctrl-C, SIGTERM and SIGKILL at random moments of a sweep on the embedded default (SQLite stores),
+several times in a row, then one uninterrupted run: exactly one FINISHED run per grid point, no
+RUNNING run or trial, every FINISHED run complete, no half-written file anywhere.
+
+The moments and signals come from a seeded generator (UNDERSPEC_CHAOS_SEED, default 7) and are
+printed, so a failure can be replayed."""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from conftest import REPO
+
+pytestmark = pytest.mark.slow
+EPOCHS = 100
+POINTS = 12
+NEEDED = {"trajectory.npz": {"W1", "b1", "W2", "b2", "grad_W1", "grad_W2"}, "embeddings.npz": {"h", "y"}}
+
+
+def sweep_cmd(storage: str, data_dir: Path) -> list[str]:
+    return [sys.executable, str(REPO / "entrypoints" / "sweep.py"), "--name=chaos", "--seeds=0,1",
+            "--lambdas=0.0,0.01", "--classes=2,3,4", f"--epochs={EPOCHS}", "--probe_size=20", "--workers=2",
+            "--chunk=3", "--analyze=false", f"--storage={storage}", f"--data_dir={data_dir}"]
+
+
+def check_finished_runs_complete(client, exp) -> list:
+    """Every FINISHED run has all its metric steps and both artifacts, readable without pickle."""
+    runs = client.search_runs([exp], "tags.`underspec.role` = 'train' and attributes.status = 'FINISHED'")
+    for r in runs:
+        assert len(client.get_metric_history(r.info.run_id, "test_acc")) == EPOCHS, r.info.run_name
+        folder = Path(r.info.artifact_uri.removeprefix("file://"))
+        for name, keys in NEEDED.items():
+            with np.load(folder / name, allow_pickle=False) as z:
+                assert keys <= set(z.files), (r.info.run_name, name)
+    return runs
+
+
+def running(client, exp) -> set[str]:
+    return {r.info.run_id for r in client.search_runs([exp], "") if r.info.status == "RUNNING"}
+
+
+def staging_dirs() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob("underspec-staging-*"))
+
+
+def no_partial_files(root: Path) -> None:
+    assert not [p for p in root.rglob("*") if p.name.endswith(".part")], "a half-written file"
+
+
+def test_random_interruptions_then_exactly_once(tracking, tmp_path, tiny_root):
+    rng = random.Random(int(os.environ.get("UNDERSPEC_CHAOS_SEED", "7")))
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    exp = tracking.get_experiment_by_name("underspec-test").experiment_id
+    env = {**os.environ}
+    log = []
+    staging_before = staging_dirs()
+    signals = [signal.SIGINT, signal.SIGTERM, signal.SIGKILL] * 3
+    rng.shuffle(signals)
+    for sig in signals:
+        delay = rng.uniform(0.5, 12.0)
+        running_before = running(tracking, exp)
+        proc = subprocess.Popen(sweep_cmd(storage, tiny_root), cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+        time.sleep(delay)
+        if sig == signal.SIGTERM:
+            proc.send_signal(sig)  # what a scheduler or `kill` sends: the main process only
+        else:
+            os.killpg(proc.pid, sig)  # Ctrl-C reaches the whole group; SIGKILL: the OOM killer, say
+        _, err = proc.communicate(timeout=120)
+        expected = {signal.SIGKILL: -9}.get(sig, 130)
+        assert proc.returncode in (expected, 0), (sig.name, delay, proc.returncode, err[-3000:])
+        log.append(f"{sig.name} at {delay:.1f} s -> {proc.returncode}")
+        check_finished_runs_complete(tracking, exp)
+        no_partial_files(tmp_path)
+        if sig != signal.SIGKILL:  # a handled signal ends what it stopped (a SIGKILLed one's wait)
+            assert running(tracking, exp) <= running_before, (log, err[-2000:])
+    done = subprocess.run(sweep_cmd(storage, tiny_root), cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    finished = check_finished_runs_complete(tracking, exp)
+    assert len(finished) == POINTS, log
+    assert len({r.data.tags["underspec.config_hash"] for r in finished}) == POINTS, log
+    assert not [r for r in tracking.search_runs([exp], "") if r.info.status == "RUNNING"]
+    ts = optuna.load_study(study_name="chaos", storage=storage).get_trials()
+    assert not [t for t in ts if t.state == TrialState.RUNNING]
+    assert len([t for t in ts if t.state == TrialState.COMPLETE]) == POINTS
+    no_partial_files(tmp_path)
+    assert staging_dirs() <= staging_before, "staging folders of killed processes were left behind"
+    print("interruptions: " + "; ".join(log))
