@@ -172,7 +172,10 @@ THROUGH_MLFLOW = [("train", "sweep=../x"), ("train", "seeds=0,0"), ("sweep", "na
 
 
 def repo_state() -> dict:
-    return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in REPO.iterdir() if p.is_file()}
+    """What a step could leave in the project folder: new entries, or a touched store (the sweep's
+    default Optuna storage is ./optuna.db there)."""
+    return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) if p.name.startswith("optuna.db") else None
+            for p in REPO.iterdir()}
 
 
 @pytest.mark.slow
