@@ -1,4 +1,5 @@
-"""Every MLflow call of the project: run names, tags, params, metrics and artifact paths.
+"""Runs: names, tags, params, metrics and artifacts, from creation to their end, and what a run
+records when a failure ends it.
 
 Runs are created with MlflowClient and an explicit parent id (never the fluent thread-local
 active run), so many runs can be open at once and nesting never depends on global state.
@@ -8,9 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import socket
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,9 +23,10 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from requests.exceptions import RequestException
 
-from .artifacts import EMBEDDINGS, FORMAT_VERSION, TRAJECTORY, Staged  # noqa: F401 (re-exported names)
-from .data import DATASET
-from .engine import EngineSettings, RunSpec
+from ..artifacts import EMBEDDINGS, FORMAT_VERSION, TRAJECTORY, Staged  # noqa: F401 (re-exported names)
+from ..data import DATASET
+from ..engine import EngineSettings, RunSpec
+from ..redaction import redact
 
 # MLflow prints a "View run <name> at: <tracking URI>" line per ended run: 378 lines for a sweep,
 # one extra get_run request each, and the URI's credentials in plain text. Our own summary line
@@ -207,23 +207,6 @@ def fail_fast():
 
 TRACKING_ERRORS = (MlflowException, RequestException)
 _FAST = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
-_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://)(?P<user>[^/@\s:]*):(?P<pw>[^/@\s]*)@")
-
-
-def redact(text: str) -> str:
-    """text with the password of every URL in it (scheme://user:PASSWORD@host) replaced by ***,
-    and the values of credential variables of this environment removed."""
-    out = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", str(text))
-    for var in SECRET_VARS:
-        if os.environ.get(var) and len(os.environ[var]) >= 4:
-            out = out.replace(os.environ[var], "***")
-    return out
-
-
-SECRET_VARS = ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN", "PGPASSWORD", "AWS_SECRET_ACCESS_KEY",
-               "AZURE_STORAGE_ACCESS_KEY", "DATABRICKS_TOKEN")
-
-
 def error_line(exc: BaseException) -> str:
     """What a run records of the error that ended it: one redacted line."""
     if isinstance(exc, TRACKING_ERRORS):
@@ -266,48 +249,6 @@ def display_uri() -> str:
     return redact(get_tracking_uri())
 
 
-def search_all(client: MlflowClient, experiment_ids: list[str], flt: str, max_results=None) -> list:
-    """Every run matching flt (at most max_results), page by page."""
-    out, token = [], None
-    while True:
-        page = client.search_runs(experiment_ids, filter_string=flt,
-                                  max_results=min(1000, max_results or 1000), page_token=token)
-        out += list(page)
-        token = page.token
-        if not token or (max_results and len(out) >= max_results):
-            return out
-
-
-def sweep_runs(client: MlflowClient, experiment_id: str, sweep: str, status: str | None = None,
-               max_results: int | None = None) -> list:
-    flt = f"tags.`{TAG_ROLE}` = 'train' and tags.`{TAG_SWEEP}` = '{sweep}'"
-    if status:
-        flt += f" and attributes.status = '{status}'"
-    return search_all(client, [experiment_id], flt, max_results)
-
-
-_SCRATCH: list[tempfile.TemporaryDirectory] = []
-
-
-def artifact_path(client: MlflowClient, run, name: str) -> Path:
-    """A local path to one artifact: read in place from a local artifact store, else downloaded
-    (through `mlflow server`'s proxy, for instance) into a scratch folder removed at exit."""
-    from urllib.parse import unquote, urlparse
-
-    uri = run.info.artifact_uri
-    parsed = urlparse(uri)
-    if parsed.scheme in ("", "file"):
-        path = Path(unquote(parsed.path)) / name
-        if not path.is_file():
-            raise FileNotFoundError(f"{name} not in {uri}")
-        return path
-    if not _SCRATCH:
-        _SCRATCH.append(tempfile.TemporaryDirectory(prefix="underspec-analysis-"))
-    dst = Path(_SCRATCH[0].name) / run.info.run_id
-    dst.mkdir(exist_ok=True)
-    return Path(client.download_artifacts(run.info.run_id, name, str(dst)))
-
-
 def log_analysis(parent: Parent, out_dir: Path, rows: list[dict], per_run: dict, n_runs: int, cfg) -> None:
     """The analysis run's params and artifacts, one nested run per cell, and new metrics on each
     training run against the reference seed (added under new keys; nothing existing changes)."""
@@ -331,46 +272,6 @@ def log_analysis(parent: Parent, out_dir: Path, rows: list[dict], per_run: dict,
         c.set_terminated(run.info.run_id, "FINISHED")
     for rid, vals in per_run.items():
         c.log_batch(rid, metrics=[Metric(k, float(v), now, 0) for k, v in vals.items()])
-
-
-def ledger(client: MlflowClient, experiment_id: str, sweep: str) -> dict:
-    """config hash -> the FINISHED training run of this sweep that counts (the earliest); any later
-    FINISHED run with the same hash is tagged underspec.duplicate_of and left out of the analysis."""
-    out = {}
-    runs = sweep_runs(client, experiment_id, sweep, "FINISHED")
-    runs.sort(key=lambda r: (r.info.start_time, r.info.run_id))
-    for r in runs:
-        if TAG_DUPLICATE in r.data.tags:
-            continue
-        kept = out.setdefault(r.data.tags.get(TAG_HASH), r)
-        if kept is not r:
-            client.set_tag(r.info.run_id, TAG_DUPLICATE, kept.info.run_id)
-    return out
-
-
-def final_metric(run, key: str) -> float:
-    return float(run.data.metrics[key])
-
-
-def running_workers(client: MlflowClient, sweep: str) -> set[str]:
-    """Worker ids of this sweep's RUNNING runs (training and sweep runs), in every experiment."""
-    flt = f"tags.`{TAG_SWEEP}` = '{sweep}' and attributes.status = 'RUNNING'"
-    exps = [e.experiment_id for e in client.search_experiments()]
-    return {r.data.tags[TAG_WORKER] for r in search_all(client, exps, flt) if TAG_WORKER in r.data.tags}
-
-
-def end_worker_runs(client: MlflowClient, sweep: str, workers: dict[str, str], keep=()) -> int:
-    """End the RUNNING runs (training and sweep) of stopped workers: FAILED with the worker's own
-    reason when it recorded one (a tracking failure, say), else KILLED. workers: id -> reason."""
-    flt = f"tags.`{TAG_SWEEP}` = '{sweep}' and attributes.status = 'RUNNING'"
-    exps = [e.experiment_id for e in client.search_experiments()]
-    runs = [r for r in search_all(client, exps, flt)
-            if r.data.tags.get(TAG_WORKER) in workers and r.info.run_id not in keep]
-    for wid in {r.data.tags[TAG_WORKER] for r in runs}:
-        ids = [r.info.run_id for r in runs if r.data.tags[TAG_WORKER] == wid]
-        reason = workers[wid] or f"worker {wid} stopped before ending this run"
-        end_runs(client, ids, FAILED if workers[wid] else KILLED, reason)
-    return len(runs)
 
 
 def log_text(parent: Parent, text: str, name: str) -> None:

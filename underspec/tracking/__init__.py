@@ -1,0 +1,56 @@
+"""Every MLflow call of the project, in one package: run names, tags, params, metrics and artifact
+paths (`runs`), and the searches a sweep and the analysis make (`queries`). The other layers
+import `underspec.tracking` and nothing from MLflow."""
+from ..redaction import redact
+from .queries import (
+    artifact_path,
+    end_worker_runs,
+    final_metric,
+    ledger,
+    running_workers,
+    search_all,
+    sweep_runs,
+)
+from .runs import (
+    EMBEDDINGS,
+    FAILED,
+    KILLED,
+    TAG_DUPLICATE,
+    TAG_ERROR,
+    TAG_HASH,
+    TAG_ROLE,
+    TAG_SWEEP,
+    TAG_WORKER,
+    TRACKING_ERRORS,
+    TRAJECTORY,
+    Parent,
+    client,
+    config_hash,
+    create_train_run,
+    display_uri,
+    end_runs,
+    environment_tags,
+    error_line,
+    experiment_id,
+    experiment_name,
+    fail_fast,
+    failure_line,
+    finish_train_run,
+    log_analysis,
+    log_progress,
+    log_text,
+    parent_run,
+    run_name,
+    run_params,
+    store_exists,
+    tag_projects_run,
+)
+
+__all__ = [
+    "EMBEDDINGS", "FAILED", "KILLED", "TAG_DUPLICATE", "TAG_ERROR", "TAG_HASH", "TAG_ROLE", "TAG_SWEEP",
+    "TAG_WORKER", "TRACKING_ERRORS", "TRAJECTORY", "Parent", "artifact_path", "client", "config_hash",
+    "create_train_run", "display_uri", "end_runs", "end_worker_runs", "environment_tags", "error_line",
+    "experiment_id", "experiment_name", "fail_fast", "failure_line", "final_metric", "finish_train_run",
+    "ledger", "log_analysis", "log_progress", "log_text", "parent_run", "redact", "run_name", "run_params",
+    "running_workers", "search_all", "store_exists", "sweep_runs", "tag_projects_run",
+]
