@@ -1,14 +1,14 @@
 """Every Optuna call of the project: the sweep's study, claims, heartbeats and stale workers.
 
 One study per sweep name, a GridSampler with a fixed seed over (seed, lambda, classes), driven by
-ask-and-tell. Exactly-once rests on three things: trial numbers (hence GridSampler's first pass
-over the grid) come from the storage; WAITING trials are popped atomically by the storage; and
-re-enqueueing failed points happens under a storage-wide lock, after checking that the point is
-not done, not waiting and not held by a live worker.
+ask-and-tell. Exactly-once rests on three things: claims (ask, then attributing the trial to its worker)
+and recovery (failing dead workers' trials, re-enqueueing what they left) happen under one
+storage-wide lock per sweep; a point is re-enqueued only when it is not done, not waiting and not
+held by a live worker; and a worker that finds every remaining point held by others waits for
+them instead of leaving, so a point a worker dies with is always taken over.
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import socket
@@ -17,7 +17,6 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import optuna
 from optuna.samplers import GridSampler
@@ -26,6 +25,7 @@ from sqlalchemy import text
 
 from .config import ConfigError
 from .engine import RunSpec
+from .locks import file_lock
 
 GRID_ATTR = "underspec.grid"
 WORKER_ATTR = "underspec.worker"
@@ -129,8 +129,10 @@ def snapshot(study: optuna.Study, grid_points: set[RunSpec]) -> Snapshot:
         elif t.state == TrialState.WAITING:
             snap.waiting.add(p)
         elif t.state == TrialState.RUNNING:
-            if worker_alive(attrs, t.user_attrs.get(WORKER_ATTR), now) or \
-                    (WORKER_ATTR not in t.user_attrs and now - t.datetime_start.timestamp() < GRACE_S):
+            # A trial is attributed to its worker right after ask(), both under the sweep's lock,
+            # which every snapshot that acts on staleness also holds: one found unattributed
+            # belongs to a worker that died in between.
+            if worker_alive(attrs, t.user_attrs.get(WORKER_ATTR), now):
                 snap.live[p] = min(snap.live.get(p, t.number), t.number)  # the lowest number holds it
             else:
                 snap.stale.append(t)
@@ -142,13 +144,8 @@ def storage_lock(url: str, key: str):
     """A lock shared by every worker of this storage: flock beside an SQLite file, else a
     PostgreSQL advisory lock held for the duration of a transaction."""
     if url.startswith("sqlite"):
-        path = Path(url.split("///", 1)[1] + ".lock")
-        with open(path, "a+") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        with file_lock(url.split("///", 1)[1] + ".lock"):
+            yield
         return
     import sqlalchemy
 

@@ -28,18 +28,42 @@ def grid_points(cfg: SweepConfig) -> list[RunSpec]:
 
 
 def recover(cfg: SweepConfig, study, storage, points: set[RunSpec], client) -> st.Snapshot:
-    """Fail dead workers' trials, kill their MLflow runs, re-enqueue what they left (locked)."""
-    with st.storage_lock(cfg.storage, f"underspec-sweep-{cfg.name}"):
-        dead = st.fail_stale(storage, st.snapshot(study, points))
-        # A worker killed between chunks holds no trial, but its sweep run is still RUNNING.
-        attrs, now = study.user_attrs, time.time()
-        dead |= {w for w in tracking.running_workers(client, cfg.name) if not st.worker_alive(attrs, w, now)}
-        if dead:
-            n = tracking.end_worker_runs(client, cfg.name, {w: st.failure_of(attrs, w) for w in dead})
-            print(f"sweep {cfg.name}: {len(dead)} stopped worker(s); ended {n} of their runs "
-                  "(FAILED with the worker's error, else KILLED)", file=sys.stderr)
-        st.requeue_missing(study, points, st.attempted_points(study, points))
-        return st.snapshot(study, points)
+    """Fail dead workers' trials, end their MLflow runs, re-enqueue what they left. Call under
+    the sweep's lock: claims happen under it too, so a trial not yet attributed to a worker
+    belongs to one that died while claiming."""
+    dead = st.fail_stale(storage, st.snapshot(study, points))
+    # A worker killed between chunks holds no trial, but its sweep run is still RUNNING.
+    attrs, now = study.user_attrs, time.time()
+    dead |= {w for w in tracking.running_workers(client, cfg.name) if not st.worker_alive(attrs, w, now)}
+    if dead:
+        n = tracking.end_worker_runs(client, cfg.name, {w: st.failure_of(attrs, w) for w in dead})
+        print(f"sweep {cfg.name}: {len(dead)} stopped worker(s); ended {n} of their runs "
+              "(FAILED with the worker's error, else KILLED)", file=sys.stderr)
+    st.requeue_missing(study, points, st.attempted_points(study, points))
+    return st.snapshot(study, points)
+
+
+def next_claims(cfg: SweepConfig, study, storage, points, client, wid: str) -> tuple[st.Snapshot, dict]:
+    """Recover and claim the next chunk under the sweep's lock. While every point left is held by
+    other live workers, wait for them (polling), taking over what a dead one leaves; return no
+    claims only when the grid is complete."""
+    said = False
+    while True:
+        with st.storage_lock(cfg.storage, f"underspec-sweep-{cfg.name}"):
+            snap = recover(cfg, study, storage, points, client)
+            claims = claim(study, cfg, points, snap, wid)
+        if claims or len(snap.complete) == len(points):
+            return snap, claims
+        if not said:
+            print(f"sweep {cfg.name}: waiting for the {len(points) - len(snap.complete)} point(s) other "
+                  "workers are training (this worker takes over any a stopped worker leaves)", file=sys.stderr)
+            said = True
+        for _ in range(int(POLL_S / 0.5)):
+            time.sleep(0.5)
+            interrupts.check()
+
+
+POLL_S = 5.0
 
 
 def claim(study, cfg: SweepConfig, points: set[RunSpec], snap: st.Snapshot, wid: str) -> dict[RunSpec, int]:
@@ -103,11 +127,15 @@ def run_sweep(cfg: SweepConfig) -> int:
     with interrupts.deferred():  # a signal while the stores are written waits for the next safe point
         storage = st.open_storage(cfg.storage)
         study = st.open_study(storage, cfg.name, cfg.grid())
-        snap = recover(cfg, study, storage, points, tracking.client())
-        interrupts.check()
-        if nothing_left(cfg, snap, points):
-            return 0
-        completed, sweep_run_id = work(cfg, study, storage, points, snap, data)
+        wid = st.worker_id()
+        heartbeat = st.Heartbeat(study, wid)
+        try:
+            first = next_claims(cfg, study, storage, points, tracking.client(), wid)
+            if not first[1]:
+                return nothing_left(cfg, points)
+            completed, sweep_run_id = work(cfg, study, storage, points, first, data, wid)
+        finally:
+            heartbeat.close()
     final = st.snapshot(study, points)
     print(f"sweep {cfg.name}: {len(final.complete)}/{len(points)} grid points complete "
           f"({len(completed)} by this worker). Browse: mlflow ui --backend-store-uri "
@@ -123,28 +151,22 @@ def analyze_now(cfg: SweepConfig, sweep_run_id: str) -> None:
     run_analysis_for_sweep(cfg.name, sweep_run_id, cfg.data_dir)
 
 
-def nothing_left(cfg: SweepConfig, snap: st.Snapshot, points: set[RunSpec]) -> bool:
-    """True (and says so) when every point is complete or held by a live worker."""
-    if len(snap.complete) == len(points):
-        print(f"sweep {cfg.name}: nothing to do, all {len(points)} grid points are complete", file=sys.stderr)
-        tracking.tag_projects_run("sweep", cfg.name)
-        if cfg.analyze and os.environ.get("MLFLOW_RUN_ID"):
-            analyze_now(cfg, os.environ["MLFLOW_RUN_ID"])
-        return True
-    if not (points - set(snap.complete) - set(snap.live)):
-        print(f"sweep {cfg.name}: the {len(snap.live)} remaining point(s) are held by live workers",
-              file=sys.stderr)
-        return True
-    return False
+def nothing_left(cfg: SweepConfig, points: set[RunSpec]) -> int:
+    """Every point is complete: say so (and analyse, under `mlflow run`); returns 0 trained."""
+    print(f"sweep {cfg.name}: nothing to do, all {len(points)} grid points are complete", file=sys.stderr)
+    tracking.tag_projects_run("sweep", cfg.name)
+    if cfg.analyze and os.environ.get("MLFLOW_RUN_ID"):
+        analyze_now(cfg, os.environ["MLFLOW_RUN_ID"])
+    return 0
 
 
-def work(cfg: SweepConfig, study, storage, points, snap, data) -> tuple[list, str]:
-    """Claim and train chunks under this invocation's sweep run until nothing is left to claim."""
-    wid = st.worker_id()
-    heartbeat = st.Heartbeat(study, wid)
+def work(cfg: SweepConfig, study, storage, points, first: tuple, data, wid: str) -> tuple[list, str]:
+    """Train chunk after chunk under this invocation's sweep run until the grid is complete;
+    first: (snapshot, claims) of the first chunk."""
+    snap, claims = first
     completed: list[tuple[RunSpec, str]] = []
     try:
-        with interrupts.deferred(), tracking.parent_run("sweep", cfg.name, f"sweep-{cfg.name}") as parent:
+        with tracking.parent_run("sweep", cfg.name, f"sweep-{cfg.name}") as parent:
             parent.client.set_tag(parent.run_id, tracking.TAG_WORKER, wid)
             tracking.log_text(parent, st.grid_json(cfg.grid()), "grid.json")
             base = len(snap.complete)
@@ -153,11 +175,11 @@ def work(cfg: SweepConfig, study, storage, points, snap, data) -> tuple[list, st
                 completed.append((p, run_id))
                 tracking.log_progress(parent, base + len(completed), len(completed))
 
-            while claims := claim(study, cfg, points, snap, wid):
+            while claims:
                 ledger = tracking.ledger(parent.client, parent.experiment_id, cfg.name)
                 run_chunk(cfg, study, parent, claims, ledger, data, wid, progress)
                 interrupts.check()
-                snap = recover(cfg, study, storage, points, parent.client)  # a worker may have died
+                _, claims = next_claims(cfg, study, storage, points, parent.client, wid)
             # A create_run retried after the server had stored it leaves a RUNNING twin: end it.
             tracking.end_worker_runs(parent.client, cfg.name, {wid: ""}, keep={parent.run_id})
             tracking.log_text(parent, summary_csv(cfg, study, points, parent), "summary.csv")
@@ -166,8 +188,6 @@ def work(cfg: SweepConfig, study, storage, points, snap, data) -> tuple[list, st
         # resumes; it ends this worker's runs FAILED with this line.
         st.record_failure(study, wid, tracking.failure_line(exc))
         raise
-    finally:
-        heartbeat.close()
     return completed, parent.run_id
 
 

@@ -1,5 +1,6 @@
-"""Two sweep workers on the embedded default: one SQLite Optuna storage and one SQLite MLflow
-store, started at the same moment. They must share the grid without "database is locked"
+"""Three sweep workers on the embedded default: one SQLite Optuna storage and one SQLite MLflow
+store, both fresh, the workers started at the same moment and claiming one point at a time (the
+most contention). They must share the grid without "database is locked" or schema-creation
 failures and train each point once."""
 from __future__ import annotations
 
@@ -16,23 +17,23 @@ from conftest import REPO
 pytestmark = pytest.mark.slow
 
 
-def test_two_workers_share_one_sqlite_study_exactly_once(tracking, tmp_path, tiny_root):
+def test_three_workers_share_one_sqlite_study_exactly_once(tracking, tmp_path, tiny_root):
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     cmd = [sys.executable, str(REPO / "entrypoints" / "sweep.py"), "--name=pair", "--seeds=0,1,2",
-           "--lambdas=0.0,0.01", "--classes=2,3", "--epochs=20", "--probe_size=20", "--workers=1", "--chunk=2",
+           "--lambdas=0.0,0.01", "--classes=2,3", "--epochs=5", "--probe_size=20", "--workers=1", "--chunk=1",
            "--analyze=false", f"--storage={storage}", f"--data_dir={tiny_root}"]
     procs = [subprocess.Popen(cmd, cwd=tmp_path, env={**os.environ}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for _ in range(2)]
+                              text=True) for _ in range(3)]
     outs = [p.communicate(timeout=600) for p in procs]
     errs = [e for _, e in outs]
-    assert [p.returncode for p in procs] == [0, 0], [e[-3000:] for e in errs]
-    assert not [e for e in errs if "locked" in e.lower()], errs
+    assert [p.returncode for p in procs] == [0, 0, 0], [e[-3000:] for e in errs]
+    assert not [e for e in errs if "locked" in e.lower() or "Traceback" in e], errs
     exp = tracking.get_experiment_by_name("underspec-test").experiment_id
     runs = tracking.search_runs([exp], "tags.`underspec.role` = 'train'")
     finished = [r for r in runs if r.info.status == "FINISHED"]
     assert len(runs) == len(finished) == 12
     assert len({r.data.tags["underspec.config_hash"] for r in finished}) == 12
-    assert len({r.data.tags["underspec.worker"] for r in finished}) == 2  # both did work
+    assert len({r.data.tags["underspec.worker"] for r in finished}) >= 2  # the grid was shared
     ts = optuna.load_study(study_name="pair", storage=storage).get_trials()
     assert len([t for t in ts if t.state == TrialState.COMPLETE]) == 12
     assert not [t for t in ts if t.state == TrialState.RUNNING]

@@ -22,10 +22,12 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from requests.exceptions import RequestException
+from sqlalchemy.engine import make_url
 
 from ..artifacts import EMBEDDINGS, FORMAT_VERSION, TRAJECTORY, Staged  # noqa: F401 (re-exported names)
 from ..data import DATASET
 from ..engine import EngineSettings, RunSpec
+from ..locks import file_lock
 from ..redaction import redact
 
 # MLflow prints a "View run <name> at: <tracking URI>" line per ended run: 378 lines for a sweep,
@@ -90,7 +92,7 @@ class Parent:
     """The run that owns one invocation: MLflow Projects' run when there is one, else our own."""
 
     def __init__(self, role: str, sweep: str = "", name_prefix: str = "batch", nested_in: str | None = None):
-        self.client = MlflowClient()
+        self.client = client()
         self.owned = nested_in is not None or not os.environ.get("MLFLOW_RUN_ID")
         if self.owned:
             tags = {MLFLOW_RUN_NAME: f"{name_prefix}-{time.strftime('%Y%m%d-%H%M%S')}"}
@@ -227,14 +229,27 @@ FAILED = RunStatus.to_string(RunStatus.FAILED)
 
 
 def client() -> MlflowClient:
+    """A client of the current tracking URI. The first use of an SQLite store creates or migrates
+    its schema; workers starting together would race to do it ("table already exists"), so that
+    first use happens under a lock beside the database file."""
+    from mlflow.tracking import get_tracking_uri
+
+    uri = get_tracking_uri()
+    if uri.startswith("sqlite:") and uri not in _READY:
+        db = make_url(uri).database
+        if db and db != ":memory:":
+            with file_lock(db + ".lock"):
+                MlflowClient(uri)._tracking_client.store  # noqa: B018 (builds the store: the schema work)
+        _READY.add(uri)
     return MlflowClient()
+
+
+_READY: set[str] = set()
 
 
 def store_exists() -> bool:
     """False only for an SQLite tracking store whose file is absent (MLflow would create it)."""
     from mlflow.tracking import get_tracking_uri
-    from sqlalchemy.engine import make_url
-
     uri = get_tracking_uri()
     if not uri.startswith("sqlite:"):
         return True
@@ -285,5 +300,5 @@ def log_progress(parent: Parent, points_done: int, step: int) -> None:
 def tag_projects_run(role: str, sweep: str) -> None:
     """Under `mlflow run`, tag MLflow Projects' run even when there is nothing to do."""
     if os.environ.get("MLFLOW_RUN_ID"):
-        MlflowClient().log_batch(os.environ["MLFLOW_RUN_ID"],
+        client().log_batch(os.environ["MLFLOW_RUN_ID"],
                                  tags=[RunTag(TAG_ROLE, role), RunTag(TAG_SWEEP, sweep)])
