@@ -15,8 +15,9 @@ from underspec.sweep import run_sweep
 
 from conftest import REPO
 
-# Multi-process timing tests: one rare failure seen in CI is under investigation (closing note of
-# session 1); a rerun keeps it visible ("R" in the log) without blocking the suite.
+# Multi-process timing tests on a 2-core CI machine. The rare failure of session 1 was an
+# exactly-once hole, found and fixed in session 2 (RELIABILITY.md); the rerun stays as a guard
+# against load-dependent timing, and shows in the log as "R" (listed by -rR).
 FLAKY = pytest.mark.flaky(reruns=2)
 
 
