@@ -206,3 +206,25 @@ def test_a_worker_waits_for_a_live_holder_and_takes_over_when_it_dies(sweep_env,
     assert time.time() - t0 >= 5.0 and holder.poll() is not None
     runs = [r for r in train_runs(client, exp) if r.info.status == "FINISHED"]
     assert len(runs) == 8 and len({r.data.tags["underspec.config_hash"] for r in runs}) == 8
+
+
+def test_telling_a_requeued_trial_with_one_grid_point_left_is_not_an_error(tmp_path):
+    """GridSampler.after_trial reads the told trial's grid_id when one point is left; a re-queued
+    trial has none (KeyError from Optuna, after the state is stored). Seen in CI, session 2."""
+    from underspec import study as st
+
+    storage = st.open_storage(f"sqlite:///{tmp_path / 'o.db'}")
+    grid = {"seeds": [0], "lambdas": [0.0], "classes": [2, 3], "epochs": 1, "batch_size": 64, "lr": 0.01,
+            "hidden": 16, "dataset": "mnist", "probe_size": 20}
+    study = st.open_study(storage, "requeue", grid)
+    first = study.ask()
+    p = st.suggest_point(first, grid)
+    st.tell(study, first.number, failed=True)
+    study.enqueue_trial({"seed": p.seed, "lambda": p.lam, "classes": p.classes})
+    again = study.ask()
+    assert st.suggest_point(again, grid) == p
+    st.tell(study, again.number, 0.5)  # raised KeyError: 'grid_id' before
+    assert {t.number: t.state for t in study.get_trials()} == {first.number: TrialState.FAIL,
+                                                               again.number: TrialState.COMPLETE}
+    with pytest.raises(Exception, match="COMPLETE"):  # a real mistake still raises
+        st.tell(study, again.number, failed=True)

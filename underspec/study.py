@@ -201,15 +201,20 @@ def attempted_points(study: optuna.Study, grid_points: set[RunSpec]) -> set[RunS
 
 
 def tell(study: optuna.Study, trial_number: int, value: float | None = None, failed=False) -> None:
-    """Tell a result; GridSampler calls study.stop() after the last point, which ask-and-tell
-    turns into a RuntimeError once the state is already stored."""
+    """Tell a result. Optuna stores the state even when the sampler's after_trial then raises, and
+    GridSampler's does: study.stop() after the last point is a RuntimeError under ask-and-tell, and
+    with one grid point left it reads a `grid_id` that an enqueued (re-queued) trial does not have
+    (KeyError). Such an error is ignored once the storage holds the state that was told."""
+    state = TrialState.FAIL if failed else TrialState.COMPLETE
     try:
         if failed:
-            study.tell(trial_number, state=TrialState.FAIL)
+            study.tell(trial_number, state=state)
         else:
             study.tell(trial_number, value)
-    except RuntimeError:
-        pass
+    except Exception:
+        trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, trial_number)
+        if study._storage.get_trial(trial_id).state != state:
+            raise
 
 
 class Heartbeat:
