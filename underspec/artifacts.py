@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .engine import RunResult, RunSpec
+from .locks import pid_alive
 
 FORMAT_VERSION = 1
 TRAJECTORY = "trajectory.npz"
@@ -71,19 +72,9 @@ def staging_root() -> Path:
     tmp = Path(tempfile.gettempdir())
     for old in tmp.glob(STAGING_PREFIX + "*"):
         pid = old.name[len(STAGING_PREFIX):].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(old, ignore_errors=True)
     return Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-"))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return True
 
 
 def stage(result: RunResult, root: Path) -> Staged:

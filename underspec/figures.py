@@ -121,12 +121,13 @@ def function_fig(rows, path: Path) -> None:
         hi = vmax if vmax else (np.nanmax(M) if np.isfinite(M).any() else 1.0)
         lo = 0.0 if metric != "test_acc" else (np.nanmin(M) if np.isfinite(M).any() else 0.0)
         ch = _grid(rows, "function", metric, "chance_init", lambdas, classes)
-        if np.isfinite(ch).any():
-            title += f"\nchance (untrained networks) {np.nanmean(ch):.2f}"
-        cb = fig.colorbar(_heatmap(ax, M, lambdas, classes, title, vmin=lo, vmax=max(hi, np.nanmax(ch))
-                                   if np.isfinite(ch).any() else hi), ax=ax)
-        if np.isfinite(ch).any():
-            cb.ax.axhline(float(np.nanmean(ch)), color="red", lw=2)
+        chance = float(np.nanmean(ch)) if np.isfinite(ch).any() else None
+        if chance is not None:
+            title += f"\nchance (untrained networks) {chance:.2f}"
+            hi = max(hi, np.nanmax(ch))
+        cb = fig.colorbar(_heatmap(ax, M, lambdas, classes, title, vmin=lo, vmax=hi), ax=ax)
+        if chance is not None:
+            cb.ax.axhline(chance, color="red", lw=2)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

@@ -25,7 +25,7 @@ from sqlalchemy import text
 
 from .config import ConfigError
 from .engine import RunSpec
-from .locks import file_lock
+from .locks import file_lock, pid_alive
 
 GRID_ATTR = "underspec.grid"
 WORKER_ATTR = "underspec.worker"
@@ -107,13 +107,8 @@ def worker_alive(attrs: dict, wid: str | None, now: float) -> bool:
     if not wid:
         return False
     host, pid, _ = wid.rsplit(":", 2)
-    if host == socket.gethostname():
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            pass
+    if host == socket.gethostname() and not pid_alive(int(pid)):
+        return False
     beat = attrs.get(HEARTBEAT_PREFIX + wid)
     return beat is not None and now - float(beat) < GRACE_S
 
@@ -207,10 +202,7 @@ def tell(study: optuna.Study, trial_number: int, value: float | None = None, fai
     (KeyError). Such an error is ignored once the storage holds the state that was told."""
     state = TrialState.FAIL if failed else TrialState.COMPLETE
     try:
-        if failed:
-            study.tell(trial_number, state=state)
-        else:
-            study.tell(trial_number, value)
+        study.tell(trial_number, None if failed else value, state=state)
     except Exception:
         trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, trial_number)
         if study._storage.get_trial(trial_id).state != state:

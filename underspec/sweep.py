@@ -130,10 +130,10 @@ def run_sweep(cfg: SweepConfig) -> int:
         wid = st.worker_id()
         heartbeat = st.Heartbeat(study, wid)
         try:
-            first = next_claims(cfg, study, storage, points, tracking.client(), wid)
-            if not first[1]:
+            snap, claims = next_claims(cfg, study, storage, points, tracking.client(), wid)
+            if not claims:
                 return nothing_left(cfg, points)
-            completed, sweep_run_id = work(cfg, study, storage, points, first, data, wid)
+            completed, sweep_run_id = work(cfg, study, storage, points, claims, len(snap.complete), data, wid)
         finally:
             heartbeat.close()
     final = st.snapshot(study, points)
@@ -160,16 +160,14 @@ def nothing_left(cfg: SweepConfig, points: set[RunSpec]) -> int:
     return 0
 
 
-def work(cfg: SweepConfig, study, storage, points, first: tuple, data, wid: str) -> tuple[list, str]:
+def work(cfg: SweepConfig, study, storage, points, claims: dict, base: int, data, wid: str) -> tuple[list, str]:
     """Train chunk after chunk under this invocation's sweep run until the grid is complete;
-    first: (snapshot, claims) of the first chunk."""
-    snap, claims = first
+    claims: the first chunk; base: the points complete before it."""
     completed: list[tuple[RunSpec, str]] = []
     try:
         with tracking.parent_run("sweep", cfg.name, f"sweep-{cfg.name}") as parent:
             parent.client.set_tag(parent.run_id, tracking.TAG_WORKER, wid)
             tracking.log_text(parent, st.grid_json(cfg.grid()), "grid.json")
-            base = len(snap.complete)
 
             def progress(p: RunSpec, run_id: str) -> None:
                 completed.append((p, run_id))

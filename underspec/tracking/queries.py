@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from .runs import FAILED, KILLED, TAG_DUPLICATE, TAG_HASH, TAG_ROLE, TAG_SWEEP, TAG_WORKER, end_runs
+from .runs import FAILED, KILLED, TAG_DUPLICATE, TAG_HASH, TAG_ROLE, TAG_SWEEP, TAG_WORKER, end_runs, local_artifact_dir
 
 
 def search_all(client: MlflowClient, experiment_ids: list[str], flt: str, max_results=None) -> list:
@@ -36,15 +36,11 @@ _SCRATCH: list[tempfile.TemporaryDirectory] = []
 def artifact_path(client: MlflowClient, run, name: str) -> Path:
     """A local path to one artifact: read in place from a local artifact store, else downloaded
     (through `mlflow server`'s proxy, for instance) into a scratch folder removed at exit."""
-    from urllib.parse import unquote, urlparse
-
-    uri = run.info.artifact_uri
-    parsed = urlparse(uri)
-    if parsed.scheme in ("", "file"):
-        path = Path(unquote(parsed.path)) / name
-        if not path.is_file():
-            raise FileNotFoundError(f"{name} not in {uri}")
-        return path
+    folder = local_artifact_dir(run.info.artifact_uri)
+    if folder is not None:
+        if not (folder / name).is_file():
+            raise FileNotFoundError(f"{name} not in {run.info.artifact_uri}")
+        return folder / name
     if not _SCRATCH:
         _SCRATCH.append(tempfile.TemporaryDirectory(prefix="underspec-analysis-"))
     dst = Path(_SCRATCH[0].name) / run.info.run_id
@@ -71,20 +67,22 @@ def final_metric(run, key: str) -> float:
     return float(run.data.metrics[key])
 
 
-def running_workers(client: MlflowClient, sweep: str) -> set[str]:
-    """Worker ids of this sweep's RUNNING runs (training and sweep runs), in every experiment."""
+def _running(client: MlflowClient, sweep: str) -> list:
+    """This sweep's RUNNING runs (training and sweep runs), in every experiment."""
     flt = f"tags.`{TAG_SWEEP}` = '{sweep}' and attributes.status = 'RUNNING'"
-    exps = [e.experiment_id for e in client.search_experiments()]
-    return {r.data.tags[TAG_WORKER] for r in search_all(client, exps, flt) if TAG_WORKER in r.data.tags}
+    return search_all(client, [e.experiment_id for e in client.search_experiments()], flt)
+
+
+def running_workers(client: MlflowClient, sweep: str) -> set[str]:
+    """Worker ids of this sweep's RUNNING runs."""
+    return {r.data.tags[TAG_WORKER] for r in _running(client, sweep) if TAG_WORKER in r.data.tags}
 
 
 def end_worker_runs(client: MlflowClient, sweep: str, workers: dict[str, str], keep=()) -> int:
     """End the RUNNING runs (training and sweep) of stopped workers: FAILED with the worker's own
     reason when it recorded one (a tracking failure, say), else KILLED. workers: id -> reason."""
-    flt = f"tags.`{TAG_SWEEP}` = '{sweep}' and attributes.status = 'RUNNING'"
-    exps = [e.experiment_id for e in client.search_experiments()]
-    runs = [r for r in search_all(client, exps, flt)
-            if r.data.tags.get(TAG_WORKER) in workers and r.info.run_id not in keep]
+    runs = [r for r in _running(client, sweep) if r.data.tags.get(TAG_WORKER) in workers
+            and r.info.run_id not in keep]
     for wid in {r.data.tags[TAG_WORKER] for r in runs}:
         ids = [r.info.run_id for r in runs if r.data.tags[TAG_WORKER] == wid]
         reason = workers[wid] or f"worker {wid} stopped before ending this run"

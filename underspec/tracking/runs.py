@@ -14,12 +14,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import numpy as np
 import torch
 from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
+from mlflow.tracking import MlflowClient, get_tracking_uri
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from requests.exceptions import RequestException
 from sqlalchemy.engine import make_url
@@ -42,6 +43,10 @@ TAG_HASH = "underspec.config_hash"
 TAG_DUPLICATE = "underspec.duplicate_of"
 TAG_WORKER = "underspec.worker"
 TAG_ERROR = "underspec.error"
+FINISHED = RunStatus.to_string(RunStatus.FINISHED)
+KILLED = RunStatus.to_string(RunStatus.KILLED)
+FAILED = RunStatus.to_string(RunStatus.FAILED)
+TRACKING_ERRORS = (MlflowException, RequestException)
 
 
 def run_name(spec: RunSpec) -> str:
@@ -128,7 +133,7 @@ def parent_run(role: str, sweep: str = "", name_prefix: str = "batch",
     except BaseException as exc:
         parent.end(FAILED, error_line(exc))
         raise
-    parent.end(RunStatus.to_string(RunStatus.FINISHED))
+    parent.end(FINISHED)
 
 
 def create_train_run(parent: Parent, spec: RunSpec, s: EngineSettings, device: str, sweep: str = "",
@@ -158,21 +163,24 @@ def finish_train_run(client: MlflowClient, run_id: str, staged: Staged) -> None:
         _discard_local_copies(client, run_id, staged.folder)
         raise
     staged.discard()
-    client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
+    client.set_terminated(run_id, FINISHED)
 
 
 def _discard_local_copies(client: MlflowClient, run_id: str, staged: Path) -> None:
     """After a failed upload to a local artifact store (a full disk), remove what was copied, so a
     FAILED run holds no half-written file. Remote stores write an object whole or not at all."""
-    from urllib.parse import unquote, urlparse
-
     try:
-        parsed = urlparse(client.get_run(run_id).info.artifact_uri)
-        if parsed.scheme in ("", "file"):
-            for f in Path(staged).iterdir():
-                (Path(unquote(parsed.path)) / f.name).unlink(missing_ok=True)
+        folder = local_artifact_dir(client.get_run(run_id).info.artifact_uri)
+        for f in Path(staged).iterdir() if folder else ():
+            (folder / f.name).unlink(missing_ok=True)
     except Exception:
         pass
+
+
+def local_artifact_dir(artifact_uri: str) -> Path | None:
+    """The folder of a run's artifacts when the store is a local one (file:// or a plain path)."""
+    parsed = urlparse(artifact_uri)
+    return Path(unquote(parsed.path)) if parsed.scheme in ("", "file") else None
 
 
 def end_runs(client: MlflowClient, run_ids, status: str, reason: str = "") -> list[str]:
@@ -207,8 +215,9 @@ def fail_fast():
                 os.environ[k] = v
 
 
-TRACKING_ERRORS = (MlflowException, RequestException)
 _FAST = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+
+
 def error_line(exc: BaseException) -> str:
     """What a run records of the error that ended it: one redacted line."""
     if isinstance(exc, TRACKING_ERRORS):
@@ -224,16 +233,10 @@ def failure_line(exc: BaseException) -> str:
     return redact(f"the tracking store at {display_uri()} failed: {msg}")
 
 
-KILLED = RunStatus.to_string(RunStatus.KILLED)
-FAILED = RunStatus.to_string(RunStatus.FAILED)
-
-
 def client() -> MlflowClient:
     """A client of the current tracking URI. The first use of an SQLite store creates or migrates
     its schema; workers starting together would race to do it ("table already exists"), so that
     first use happens under a lock beside the database file."""
-    from mlflow.tracking import get_tracking_uri
-
     uri = get_tracking_uri()
     if uri.startswith("sqlite:") and uri not in _READY:
         db = make_url(uri).database
@@ -249,7 +252,6 @@ _READY: set[str] = set()
 
 def store_exists() -> bool:
     """False only for an SQLite tracking store whose file is absent (MLflow would create it)."""
-    from mlflow.tracking import get_tracking_uri
     uri = get_tracking_uri()
     if not uri.startswith("sqlite:"):
         return True
@@ -259,8 +261,6 @@ def store_exists() -> bool:
 
 def display_uri() -> str:
     """The tracking URI to show people (credentials never printed)."""
-    from mlflow.tracking import get_tracking_uri
-
     return redact(get_tracking_uri())
 
 
