@@ -1,18 +1,28 @@
-"""Shared fixtures: a tiny MNIST written as real IDX files, the real MNIST, isolated MLflow stores."""
+"""Shared fixtures: a tiny MNIST written as real IDX files, the real MNIST, isolated MLflow stores,
+a private temp folder per test, and the processes a test starts (reaped when it ends)."""
 from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from underspec.data import load_mnist, raw_dir, write_idx  # noqa: E402
 from underspec.engine import EngineSettings  # noqa: E402
+
+from procs import Procs  # noqa: E402
+
+# CI replays the same examples every time (no random draws, no example database).
+hypothesis_settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 TINY_TRAIN, TINY_TEST = 640, 200
 
@@ -32,6 +42,25 @@ def write_tiny_mnist(root: Path, seed: int = 0) -> Path:
         write_idx(raw / f"{prefix}-images-idx3-ubyte", x)
         write_idx(raw / f"{prefix}-labels-idx1-ubyte", y)
     return root
+
+
+@pytest.fixture(autouse=True)
+def private_tmp(tmp_path_factory, monkeypatch) -> Path:
+    """Each test's own temp folder, for its subprocesses (TMPDIR) and for this process (tempfile
+    caches gettempdir()): a staging folder, scratch file or lock never meets another test's. A
+    sibling of tmp_path, so tests that check tmp_path stays empty are unaffected."""
+    folder = tmp_path_factory.mktemp("tmp")
+    monkeypatch.setenv("TMPDIR", str(folder))
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+@pytest.fixture()
+def procs():
+    """Start a test's processes with procs.start/run; every one's group is killed at the end."""
+    started = Procs()
+    yield started
+    started.reap()
 
 
 @pytest.fixture(scope="session")

@@ -47,7 +47,9 @@ def postgres(databases=("optuna", "mlflow")):
     bindir = pg_bindir()
     if bindir is None:
         raise RuntimeError("PostgreSQL is not installed: apt-get install -y postgresql")
-    tmp = Path(tempfile.mkdtemp(prefix="underspec-pg-"))
+    # Not under the test's private temp folder: pytest keeps that 0700, closed to `postgres`. A
+    # folder of its own (and a short path for the socket), removed when the cluster stops.
+    tmp = Path(tempfile.mkdtemp(prefix="underspec-pg-", dir="/tmp"))
     data, pwfile = tmp / "pgdata", tmp / "pwfile"
     pwfile.write_text(PG_PASSWORD)
     if os.geteuid() == 0:

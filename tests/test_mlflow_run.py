@@ -1,6 +1,5 @@
 """End to end through `mlflow run` (MLflow Projects, local env manager), on the real MNIST."""
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -27,17 +26,17 @@ def project_store(tmp_path, mnist_root):
     return client, exp, env
 
 
-def mlflow_run(env, entry, *params):
+def mlflow_run(procs, env, entry, *params):
     cmd = [str(Path(sys.executable).parent / "mlflow"), "run", str(REPO), "-e", entry,
            "--env-manager", "local", "--experiment-name", "e2e"]
     for p in params:
         cmd += ["-P", p]
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    return procs.run(cmd, env=env)
 
 
-def test_train_entry_point_makes_eight_nested_finished_runs(project_store):
+def test_train_entry_point_makes_eight_nested_finished_runs(project_store, procs):
     client, exp, env = project_store
-    res = mlflow_run(env, "train", "seeds=0,42", "lambdas=0.0,0.001", "classes=2,9", "epochs=2")
+    res = mlflow_run(procs, env, "train", "seeds=0,42", "lambdas=0.0,0.001", "classes=2,9", "epochs=2")
     assert res.returncode == 0, res.stderr[-3000:]
     runs = client.search_runs([exp], "")
     parent = [r for r in runs if r.data.tags.get("underspec.role") == "batch"]
@@ -52,9 +51,9 @@ def test_train_entry_point_makes_eight_nested_finished_runs(project_store):
 
 
 @pytest.mark.parametrize("param", ["lambdas=-1", "classes=1,2", "batch_size=zero"])
-def test_bad_input_through_mlflow_run_leaves_only_mlflows_failed_run(project_store, param):
+def test_bad_input_through_mlflow_run_leaves_only_mlflows_failed_run(project_store, param, procs):
     client, exp, env = project_store
-    res = mlflow_run(env, "train", param, "epochs=1")
+    res = mlflow_run(procs, env, "train", param, "epochs=1")
     assert res.returncode != 0
     assert f"invalid {param.split('=')[0]}=" in res.stderr
     runs = client.search_runs([exp], "")
@@ -63,7 +62,7 @@ def test_bad_input_through_mlflow_run_leaves_only_mlflows_failed_run(project_sto
     assert not client.list_artifacts(runs[0].info.run_id)
 
 
-def test_sweep_entry_point_then_rerun_adds_nothing(project_store, tmp_path):
+def test_sweep_entry_point_then_rerun_adds_nothing(project_store, tmp_path, procs):
     import optuna
     from optuna.trial import TrialState
 
@@ -71,7 +70,7 @@ def test_sweep_entry_point_then_rerun_adds_nothing(project_store, tmp_path):
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     params = ["name=t", "seeds=0,1", "lambdas=0.0,0.01", "classes=2,3", "epochs=1", "analyze=false",
               f"storage={storage}"]
-    res = mlflow_run(env, "sweep", *params)
+    res = mlflow_run(procs, env, "sweep", *params)
     assert res.returncode == 0, res.stderr[-3000:]
     runs = client.search_runs([exp], "")
     train = [r for r in runs if r.data.tags.get("underspec.role") == "train"]
@@ -81,7 +80,7 @@ def test_sweep_entry_point_then_rerun_adds_nothing(project_store, tmp_path):
     assert len(sweep) == 1 and {r.data.tags[MLFLOW_PARENT_RUN_ID] for r in train} == {sweep[0].info.run_id}
     ts = optuna.load_study(study_name="t", storage=storage).get_trials()
     assert len(ts) == 8 and {t.state for t in ts} == {TrialState.COMPLETE}
-    again = mlflow_run(env, "sweep", *params)
+    again = mlflow_run(procs, env, "sweep", *params)
     assert again.returncode == 0 and "nothing to do" in again.stderr
     runs2 = client.search_runs([exp], "")
     assert len([r for r in runs2 if r.data.tags.get("underspec.role") == "train"]) == 8
@@ -89,13 +88,13 @@ def test_sweep_entry_point_then_rerun_adds_nothing(project_store, tmp_path):
     assert len(optuna.load_study(study_name="t", storage=storage).get_trials()) == 8
 
 
-def test_analyze_entry_point_after_a_small_sweep(project_store, tmp_path):
+def test_analyze_entry_point_after_a_small_sweep(project_store, tmp_path, procs):
     client, exp, env = project_store
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
-    res = mlflow_run(env, "sweep", "name=small", "seeds=0,1,2", "lambdas=0.0,0.01", "classes=2,4", "epochs=2",
+    res = mlflow_run(procs, env, "sweep", "name=small", "seeds=0,1,2", "lambdas=0.0,0.01", "classes=2,4", "epochs=2",
                      "analyze=false", f"storage={storage}")
     assert res.returncode == 0, res.stderr[-3000:]
-    res = mlflow_run(env, "analyze", "sweep=small", f"out_dir={tmp_path / 'reports'}", "bootstrap=100")
+    res = mlflow_run(procs, env, "analyze", "sweep=small", f"out_dir={tmp_path / 'reports'}", "bootstrap=100")
     assert res.returncode == 0, res.stderr[-3000:]
     runs = client.search_runs([exp], "tags.`underspec.role` = 'analysis'")
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"

@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import optuna
 import pytest
@@ -12,9 +11,10 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 from conftest import REPO
+from procs import DEADLINE_S, wait_until
 from servers import PG_PASSWORD, mlflow_server, postgres
 
-pytestmark = [pytest.mark.slow, pytest.mark.flaky(reruns=2)]  # see the note in test_sweep.py
+pytestmark = pytest.mark.slow
 GRID = ["--name=scale", "--seeds=0,1,2", "--lambdas=0.0,0.01", "--classes=2,4", "--probe_size=20",
         "--workers=1", "--chunk=2", "--analyze=false"]
 
@@ -30,10 +30,10 @@ def topology(tmp_path, tiny_root):
             yield env, storage, MlflowClient(uri), tmp_path
 
 
-def worker(env, storage, cwd, epochs):
-    return subprocess.Popen([sys.executable, str(REPO / "entrypoints" / "sweep.py"), *GRID, f"--epochs={epochs}",
-                             f"--storage={storage}"], env=env, cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+def worker(procs, env, storage, cwd, epochs):
+    return procs.start([sys.executable, str(REPO / "entrypoints" / "sweep.py"), *GRID, f"--epochs={epochs}",
+                        f"--storage={storage}"], env=env, cwd=cwd, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True)
 
 
 def diagnosis(runs, ts, errs=()) -> str:
@@ -59,11 +59,11 @@ def check_exactly_once(client, storage, errs=()):
     return exp, finished
 
 
-def test_two_workers_one_study_one_server_exactly_once_and_analysis_through_the_server(topology):
+def test_two_workers_one_study_one_server_exactly_once_and_analysis_through_the_server(topology, procs):
     env, storage, client, tmp = topology
-    procs = [worker(env, storage, tmp, epochs=2) for _ in range(2)]  # same moment, fresh databases
-    outs = [p.communicate(timeout=600) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], [o[1][-2000:] for o in outs]
+    workers = [worker(procs, env, storage, tmp, epochs=2) for _ in range(2)]  # same moment, fresh databases
+    outs = [p.communicate(timeout=DEADLINE_S) for p in workers]
+    assert [p.returncode for p in workers] == [0, 0], [o[1][-2000:] for o in outs]
     exp, finished = check_exactly_once(client, storage, [o[1] for o in outs])
     by_worker = {r.data.tags["underspec.worker"] for r in finished}
     assert len(by_worker) == 2  # both workers trained
@@ -71,32 +71,31 @@ def test_two_workers_one_study_one_server_exactly_once_and_analysis_through_the_
         assert PG_PASSWORD not in out + err
     for r in finished[:3]:
         assert PG_PASSWORD not in str(r.data.params) + str(r.data.tags)
-    res = subprocess.run([sys.executable, str(REPO / "entrypoints" / "analyze.py"), "--sweep=scale",
-                          "--bootstrap=50", f"--out_dir={tmp / 'reports'}"], env=env, cwd=tmp,
-                         capture_output=True, text=True, timeout=600)
+    res = procs.run([sys.executable, str(REPO / "entrypoints" / "analyze.py"), "--sweep=scale",
+                     "--bootstrap=50", f"--out_dir={tmp / 'reports'}"], env=env, cwd=tmp)
     assert res.returncode == 0, res.stderr[-3000:]
     analysis = client.search_runs([exp], "tags.`underspec.role` = 'analysis'")
     assert len(analysis) == 1 and analysis[0].info.status == "FINISHED"
     assert "12 FINISHED training runs" in (tmp / "reports" / "scale" / "report.md").read_text()
 
 
-def test_a_worker_killed_and_restarted_still_gives_exactly_once(topology):
+def finished_runs(client) -> int:
+    exp = client.get_experiment_by_name("scale")
+    return exp and len(client.search_runs([exp.experiment_id], "tags.`underspec.role` = 'train' and "
+                                          "attributes.status = 'FINISHED'"))
+
+
+def test_a_worker_killed_and_restarted_still_gives_exactly_once(topology, procs):
     env, storage, client, tmp = topology
-    a = worker(env, storage, tmp, epochs=40)
-    b = worker(env, storage, tmp, epochs=40)
-    deadline = time.time() + 300
-    while time.time() < deadline:  # kill a once it holds work in flight
-        exp = client.get_experiment_by_name("scale")
-        if exp and len(client.search_runs([exp.experiment_id], "tags.`underspec.role` = 'train' and "
-                                          "attributes.status = 'FINISHED'")) >= 2:
-            break
-        time.sleep(0.5)
-    a.send_signal(signal.SIGKILL)
-    a.communicate(timeout=60)
-    again = worker(env, storage, tmp, epochs=40)
+    a = worker(procs, env, storage, tmp, epochs=40)
+    b = worker(procs, env, storage, tmp, epochs=40)
+    wait_until(lambda: finished_runs(client) >= 2, "two FINISHED runs", poll=0.5, alive=b)
+    a.send_signal(signal.SIGKILL)  # the main process only, as a crash would; its group is reaped at the end
+    a.communicate(timeout=DEADLINE_S)
+    again = worker(procs, env, storage, tmp, epochs=40)
     errs = []
     for p in (b, again):
-        out, err = p.communicate(timeout=600)
+        out, err = p.communicate(timeout=DEADLINE_S)
         assert p.returncode == 0, err[-3000:]
         errs.append(err)
     check_exactly_once(client, storage, errs)

@@ -3,10 +3,8 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
-import pytest
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from underspec.config import TrainConfig
@@ -15,6 +13,7 @@ from underspec.tracking import config_hash, run_name
 from underspec.train import run_train
 
 from conftest import REPO
+from procs import DEADLINE_S, wait_until
 
 TRAJ_KEYS = {"epoch", "W1", "b1", "W2", "b2", "grad_W1", "grad_b1", "grad_W2", "grad_b2", "format_version"}
 
@@ -73,25 +72,20 @@ def test_train_logs_one_finished_nested_run_per_config(tracking, tiny_root):
     assert all(r.data.tags["underspec.sweep"] == "unit" for r in runs)
 
 
-@pytest.mark.flaky(reruns=2)  # timing-dependent, see tests/test_sweep.py
-def test_sigterm_marks_every_unfinished_run_killed(tracking, tiny_root, tmp_path):
+def test_sigterm_marks_every_unfinished_run_killed(tracking, tiny_root, tmp_path, procs):
     """SIGTERM stops at the next safe point: runs already fully written stay FINISHED, every other
     run and the parent end KILLED, none is left RUNNING, and the exit status is 130."""
     env = {**os.environ}
-    proc = subprocess.Popen(
+    proc = procs.start(
         [sys.executable, str(REPO / "entrypoints" / "train.py"), "--seeds=0,1", "--lambdas=0.0,0.01",
          "--classes=2", "--epochs=4000", "--probe_size=30", f"--data_dir={tiny_root}"], env=env, cwd=tmp_path,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     exp = tracking.get_experiment_by_name("underspec-test").experiment_id
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        runs = tracking.search_runs([exp], "tags.`underspec.role` = 'train'")
-        if len(runs) == 4:
-            break
-        time.sleep(0.2)
-    time.sleep(1.0)
+    # All four runs exist (created RUNNING before training starts); 4000 epochs cannot end first.
+    wait_until(lambda: len(tracking.search_runs([exp], "tags.`underspec.role` = 'train'")) == 4,
+               "the four training runs", alive=proc)
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=DEADLINE_S)
     assert proc.returncode == 130, err
     runs = tracking.search_runs([exp], "")
     assert len(runs) == 5 and "RUNNING" not in {r.info.status for r in runs}, err

@@ -66,14 +66,19 @@ def replaced_dir(final: Path) -> Iterator[Path]:
 STAGING_PREFIX = "underspec-staging-"
 
 
-def staging_root() -> Path:
-    """A private folder for this process's staged artifacts; first, remove the ones left by
-    processes that no longer exist (a SIGKILL gives no chance to clean up)."""
-    tmp = Path(tempfile.gettempdir())
-    for old in tmp.glob(STAGING_PREFIX + "*"):
+def remove_stale_staging() -> None:
+    """Remove the staging folders left by processes that no longer exist (a SIGKILL gives no
+    chance to clean up). Every step that may train calls it when it starts, whether or not it
+    then trains: a sweep that finds its grid complete must not leave a killed worker's folder."""
+    for old in Path(tempfile.gettempdir()).glob(STAGING_PREFIX + "*"):
         pid = old.name[len(STAGING_PREFIX):].split("-", 1)[0]
         if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(old, ignore_errors=True)
+
+
+def staging_root() -> Path:
+    """A private folder for this process's staged artifacts (stale ones removed first)."""
+    remove_stale_staging()
     return Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-"))
 
 

@@ -16,6 +16,7 @@ import time
 
 from . import interrupts, tracking
 from . import study as st
+from .artifacts import remove_stale_staging
 from .config import SweepConfig
 from .data import load_mnist
 from .engine import RunSpec
@@ -124,6 +125,7 @@ def run_sweep(cfg: SweepConfig) -> int:
     """Run (or resume) the sweep; returns the number of grid points this worker completed."""
     data = load_mnist(data_root(cfg.data_dir))
     points = set(grid_points(cfg))
+    remove_stale_staging()
     with interrupts.deferred():  # a signal while the stores are written waits for the next safe point
         storage = st.open_storage(cfg.storage)
         study = st.open_study(storage, cfg.name, cfg.grid())
@@ -165,8 +167,7 @@ def work(cfg: SweepConfig, study, storage, points, claims: dict, base: int, data
     claims: the first chunk; base: the points complete before it."""
     completed: list[tuple[RunSpec, str]] = []
     try:
-        with tracking.parent_run("sweep", cfg.name, f"sweep-{cfg.name}") as parent:
-            parent.client.set_tag(parent.run_id, tracking.TAG_WORKER, wid)
+        with tracking.parent_run("sweep", cfg.name, f"sweep-{cfg.name}", tags={tracking.TAG_WORKER: wid}) as parent:
             tracking.log_text(parent, st.grid_json(cfg.grid()), "grid.json")
 
             def progress(p: RunSpec, run_id: str) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -180,7 +179,7 @@ def repo_state() -> dict:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("entry,param", THROUGH_MLFLOW)
-def test_bad_input_through_mlflow_run_only_mlflows_run_failed(entry, param, tmp_path, tiny_root):
+def test_bad_input_through_mlflow_run_only_mlflows_run_failed(entry, param, tmp_path, tiny_root, procs):
     """MLflow's own run for the command exists and ends FAILED; nothing else is created."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(uri)
@@ -191,9 +190,8 @@ def test_bad_input_through_mlflow_run_only_mlflows_run_failed(entry, param, tmp_
     for k in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
         env.pop(k, None)
     before = repo_state()
-    res = subprocess.run([str(Path(bindir) / "mlflow"), "run", str(REPO), "-e", entry, "--env-manager", "local",
-                          "--experiment-name", "bad", "-P", param], env=env, capture_output=True, text=True,
-                         timeout=300)
+    res = procs.run([str(Path(bindir) / "mlflow"), "run", str(REPO), "-e", entry, "--env-manager", "local",
+                     "--experiment-name", "bad", "-P", param], env=env)
     assert res.returncode != 0
     ours = [ln for ln in res.stderr.splitlines() if ln.startswith("underspec-")]
     assert len(ours) == 1 and f"invalid {param.split('=')[0]}=" in ours[0], res.stderr[-2000:]

@@ -53,11 +53,12 @@ def digests(client, runs) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_disk_full_fails_the_run_keeps_the_rest_and_resume_works(tracking, small_tmpfs, tmp_path, tiny_root):
+def test_disk_full_fails_the_run_keeps_the_rest_and_resume_works(tracking, small_tmpfs, tmp_path, tiny_root,
+                                                                   procs):
     env = {**os.environ, "UNDERSPEC_DATA_DIR": str(tiny_root)}
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     cmd = [sys.executable, str(REPO / "entrypoints" / "sweep.py"), *GRID, f"--storage={storage}"]
-    res = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    res = procs.run(cmd, env=env, cwd=tmp_path)
     assert res.returncode == 1, res.stderr[-3000:]
     last = res.stderr.strip().splitlines()[-1]
     assert last.startswith("underspec-sweep: error:") and "No space left on device" in last, last
@@ -76,7 +77,7 @@ def test_disk_full_fails_the_run_keeps_the_rest_and_resume_works(tracking, small
     assert not [t for t in trials if t.state == TrialState.RUNNING]
 
     subprocess.run(["mount", "-o", "remount,size=64m", str(small_tmpfs)], check=True)  # space freed
-    res = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    res = procs.run(cmd, env=env, cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     runs = tracking.search_runs([exp], "tags.`underspec.role` = 'train' and attributes.status = 'FINISHED'")
     assert len(runs) == 8 and len({r.data.tags["underspec.config_hash"] for r in runs}) == 8

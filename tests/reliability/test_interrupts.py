@@ -21,6 +21,7 @@ import pytest
 from optuna.trial import TrialState
 
 from conftest import REPO
+from procs import DEADLINE_S
 
 pytestmark = pytest.mark.slow
 EPOCHS = 100
@@ -51,6 +52,7 @@ def running(client, exp) -> set[str]:
 
 
 def staging_dirs() -> set[Path]:
+    """The staging folders in this test's own temp folder (TMPDIR, set per test by conftest)."""
     return set(Path(tempfile.gettempdir()).glob("underspec-staging-*"))
 
 
@@ -58,7 +60,7 @@ def no_partial_files(root: Path) -> None:
     assert not [p for p in root.rglob("*") if p.name.endswith(".part")], "a half-written file"
 
 
-def test_random_interruptions_then_exactly_once(tracking, tmp_path, tiny_root):
+def test_random_interruptions_then_exactly_once(tracking, tmp_path, tiny_root, procs):
     rng = random.Random(int(os.environ.get("UNDERSPEC_CHAOS_SEED", "7")))
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     exp = tracking.get_experiment_by_name("underspec-test").experiment_id
@@ -70,14 +72,14 @@ def test_random_interruptions_then_exactly_once(tracking, tmp_path, tiny_root):
     for sig in signals:
         delay = rng.uniform(0.5, 12.0)
         running_before = running(tracking, exp)
-        proc = subprocess.Popen(sweep_cmd(storage, tiny_root), cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True, start_new_session=True)
-        time.sleep(delay)
+        proc = procs.start(sweep_cmd(storage, tiny_root), cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True)
+        time.sleep(delay)  # the random moment is what this test tests; every outcome below is awaited
         if sig == signal.SIGTERM:
             proc.send_signal(sig)  # what a scheduler or `kill` sends: the main process only
         else:
             os.killpg(proc.pid, sig)  # Ctrl-C reaches the whole group; SIGKILL: the OOM killer, say
-        _, err = proc.communicate(timeout=120)
+        _, err = proc.communicate(timeout=DEADLINE_S)
         expected = {signal.SIGKILL: -9}.get(sig, 130)
         assert proc.returncode in (expected, 0), (sig.name, delay, proc.returncode, err[-3000:])
         log.append(f"{sig.name} at {delay:.1f} s -> {proc.returncode}")
@@ -85,8 +87,7 @@ def test_random_interruptions_then_exactly_once(tracking, tmp_path, tiny_root):
         no_partial_files(tmp_path)
         if sig != signal.SIGKILL:  # a handled signal ends what it stopped (a SIGKILLed one's wait)
             assert running(tracking, exp) <= running_before, (log, err[-2000:])
-    done = subprocess.run(sweep_cmd(storage, tiny_root), cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=900)
+    done = procs.run(sweep_cmd(storage, tiny_root), cwd=tmp_path, env=env, timeout=2 * DEADLINE_S)
     assert done.returncode == 0, done.stderr[-3000:]
     finished = check_finished_runs_complete(tracking, exp)
     assert len(finished) == POINTS, log

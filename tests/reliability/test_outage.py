@@ -14,6 +14,7 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 from conftest import REPO
+from procs import DEADLINE_S, wait_until
 from servers import MlflowServer
 
 pytestmark = pytest.mark.slow
@@ -34,21 +35,18 @@ def server(tmp_path, tiny_root):
     srv.stop()
 
 
-def sweep(env, storage, cwd, **extra_env):
-    return subprocess.Popen([sys.executable, str(REPO / "entrypoints" / "sweep.py"), *GRID, f"--storage={storage}"],
-                            env={**env, **extra_env}, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+def sweep(procs, env, storage, cwd, **extra_env):
+    return procs.start([sys.executable, str(REPO / "entrypoints" / "sweep.py"), *GRID, f"--storage={storage}"],
+                       env={**env, **extra_env}, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True)
 
 
-def wait_finished(client, n: int, proc, timeout=300) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline and proc.poll() is None:
+def wait_finished(client, n: int, proc) -> None:
+    def enough():
         exp = client.get_experiment_by_name("out")
-        if exp and len(client.search_runs([exp.experiment_id], "attributes.status = 'FINISHED' and "
-                                          "tags.`underspec.role` = 'train'")) >= n:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"fewer than {n} FINISHED runs before the outage (sweep rc={proc.poll()})")
+        return exp and len(client.search_runs([exp.experiment_id], "attributes.status = 'FINISHED' and "
+                                              "tags.`underspec.role` = 'train'")) >= n
+    wait_until(enough, f"{n} FINISHED runs before the outage", alive=proc)
 
 
 def check_complete(client, storage) -> list:
@@ -71,17 +69,17 @@ def check_complete(client, storage) -> list:
     return runs
 
 
-def test_a_short_outage_is_absorbed_by_retries(server):
+def test_a_short_outage_is_absorbed_by_retries(server, procs):
     srv, env, storage, tmp = server
     client = MlflowClient(srv.uri)
-    proc = sweep(env, storage, tmp)
+    proc = sweep(procs, env, storage, tmp)
     wait_finished(client, 2, proc)
     srv.stop()
     t0 = time.time()
     time.sleep(2)
     srv.start()  # the restart itself takes ~10 s here: the outage is that long
     outage = time.time() - t0
-    out, err = proc.communicate(timeout=600)
+    out, err = proc.communicate(timeout=DEADLINE_S)
     assert proc.returncode == 0, err[-3000:]
     assert SECRET not in out + err
     runs = check_complete(client, storage)
@@ -92,15 +90,15 @@ def test_a_short_outage_is_absorbed_by_retries(server):
     print(f"outage absorbed: {outage:.1f} s")
 
 
-def test_a_long_outage_fails_the_runs_in_flight_then_the_sweep_resumes(server):
+def test_a_long_outage_fails_the_runs_in_flight_then_the_sweep_resumes(server, procs):
     srv, env, storage, tmp = server
     client = MlflowClient(srv.uri)
     fast = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
-    proc = sweep(env, storage, tmp, **fast)
+    proc = sweep(procs, env, storage, tmp, **fast)
     wait_finished(client, 2, proc)
     srv.stop()
     t0 = time.time()
-    out, err = proc.communicate(timeout=180)  # never a hang: retries are bounded
+    out, err = proc.communicate(timeout=DEADLINE_S)  # never a hang: retries are bounded
     gave_up = time.time() - t0
     assert proc.returncode == 1, err[-3000:]
     last = err.strip().splitlines()[-1]
@@ -110,8 +108,8 @@ def test_a_long_outage_fails_the_runs_in_flight_then_the_sweep_resumes(server):
     exp = client.get_experiment_by_name("out").experiment_id
     before = {r.info.run_id: r.info.status for r in client.search_runs([exp], "")}
     assert list(before.values()).count("FINISHED") >= 2  # recorded results are kept
-    again = sweep(env, storage, tmp)
-    out2, err2 = again.communicate(timeout=600)
+    again = sweep(procs, env, storage, tmp)
+    out2, err2 = again.communicate(timeout=DEADLINE_S)
     assert again.returncode == 0, err2[-3000:]
     runs = check_complete(client, storage)
     for r in runs:

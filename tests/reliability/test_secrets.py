@@ -5,7 +5,6 @@ cloud credentials. One sweep (with its analysis) runs, then everything recorded 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -48,7 +47,7 @@ def scan_tracking(client: MlflowClient, tmp: Path) -> tuple[int, int, list[str]]
     return n_runs, n_files, found
 
 
-def test_no_credential_reaches_any_record(tmp_path, tiny_root):
+def test_no_credential_reaches_any_record(tmp_path, tiny_root, procs):
     with postgres() as (pg_port, pg_env), mlflow_server(tmp_path / "srv", pg_port, pg_env) as uri:
         env = {**pg_env, **SECRETS, "MLFLOW_TRACKING_URI": uri, "MLFLOW_TRACKING_USERNAME": "alice",
                "MLFLOW_EXPERIMENT_NAME": "sec", "UNDERSPEC_DATA_DIR": str(tiny_root)}
@@ -57,13 +56,12 @@ def test_no_credential_reaches_any_record(tmp_path, tiny_root):
         storage = f"postgresql://underspec@127.0.0.1:{pg_port}/optuna"
         cmd = [sys.executable, str(REPO / "entrypoints" / "sweep.py"), "--name=sec", "--seeds=0,1", "--lambdas=0.0",
                "--classes=2,3", "--epochs=2", "--probe_size=20", "--workers=1", f"--storage={storage}"]
-        res = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+        res = procs.run(cmd, env=env, cwd=tmp_path)
         assert res.returncode == 0, res.stderr[-3000:]
-        again = subprocess.run([sys.executable, str(REPO / "entrypoints" / "analyze.py"), "--sweep=sec",
-                                "--bootstrap=20", "--out_dir=reports2"],
-                               env={**env, "MLFLOW_TRACKING_TOKEN": SECRETS["MLFLOW_TRACKING_TOKEN"],
-                                    "MLFLOW_TRACKING_PASSWORD": ""},
-                               cwd=tmp_path, capture_output=True, text=True, timeout=600)
+        again = procs.run([sys.executable, str(REPO / "entrypoints" / "analyze.py"), "--sweep=sec",
+                           "--bootstrap=20", "--out_dir=reports2"],
+                          env={**env, "MLFLOW_TRACKING_TOKEN": SECRETS["MLFLOW_TRACKING_TOKEN"],
+                               "MLFLOW_TRACKING_PASSWORD": ""}, cwd=tmp_path)
         assert again.returncode == 0, again.stderr[-3000:]
         found = leaks(res.stdout + res.stderr + again.stdout + again.stderr, "the workers' output")
         n_runs, n_files, in_tracking = scan_tracking(MlflowClient(uri), tmp_path)

@@ -13,20 +13,21 @@ import pytest
 from optuna.trial import TrialState
 
 from conftest import REPO
+from procs import DEADLINE_S
 
 pytestmark = pytest.mark.slow
 
 
-def test_three_workers_share_one_sqlite_study_exactly_once(tracking, tmp_path, tiny_root):
+def test_three_workers_share_one_sqlite_study_exactly_once(tracking, tmp_path, tiny_root, procs):
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     cmd = [sys.executable, str(REPO / "entrypoints" / "sweep.py"), "--name=pair", "--seeds=0,1,2",
            "--lambdas=0.0,0.01", "--classes=2,3", "--epochs=5", "--probe_size=20", "--workers=1", "--chunk=1",
            "--analyze=false", f"--storage={storage}", f"--data_dir={tiny_root}"]
-    procs = [subprocess.Popen(cmd, cwd=tmp_path, env={**os.environ}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for _ in range(3)]
-    outs = [p.communicate(timeout=600) for p in procs]
+    workers = [procs.start(cmd, cwd=tmp_path, env={**os.environ}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True) for _ in range(3)]
+    outs = [p.communicate(timeout=DEADLINE_S) for p in workers]
     errs = [e for _, e in outs]
-    assert [p.returncode for p in procs] == [0, 0, 0], [e[-3000:] for e in errs]
+    assert [p.returncode for p in workers] == [0, 0, 0], [e[-3000:] for e in errs]
     assert not [e for e in errs if "locked" in e.lower() or "Traceback" in e], errs
     exp = tracking.get_experiment_by_name("underspec-test").experiment_id
     runs = tracking.search_runs([exp], "tags.`underspec.role` = 'train'")

@@ -96,20 +96,23 @@ def experiment_id(client: MlflowClient, create: bool = True) -> str | None:
 class Parent:
     """The run that owns one invocation: MLflow Projects' run when there is one, else our own."""
 
-    def __init__(self, role: str, sweep: str = "", name_prefix: str = "batch", nested_in: str | None = None):
+    def __init__(self, role: str, sweep: str = "", name_prefix: str = "batch", nested_in: str | None = None,
+                 tags: dict[str, str] | None = None):
         self.client = client()
         self.owned = nested_in is not None or not os.environ.get("MLFLOW_RUN_ID")
+        # The identifying tags go into the request that creates the run: a worker killed right
+        # after it must not leave a RUNNING run that no recovery can attribute to it.
+        tags = {TAG_ROLE: role, **({TAG_SWEEP: sweep} if sweep else {}), **(tags or {})}
         if self.owned:
-            tags = {MLFLOW_RUN_NAME: f"{name_prefix}-{time.strftime('%Y%m%d-%H%M%S')}"}
+            created = {MLFLOW_RUN_NAME: f"{name_prefix}-{time.strftime('%Y%m%d-%H%M%S')}", **tags}
             if nested_in:
-                tags[MLFLOW_PARENT_RUN_ID] = nested_in
-            run = self.client.create_run(experiment_id(self.client), tags=tags)
-        else:
+                created[MLFLOW_PARENT_RUN_ID] = nested_in
+            run = self.client.create_run(experiment_id(self.client), tags=created)
+        else:  # MLflow Projects' run: `mlflow run` ends it whatever happens to this process
             run = self.client.get_run(os.environ["MLFLOW_RUN_ID"])
+            self.client.log_batch(run.info.run_id, tags=[RunTag(k, v) for k, v in tags.items()])
         self.run_id = run.info.run_id
         self.experiment_id = run.info.experiment_id
-        tags = {TAG_ROLE: role, **({TAG_SWEEP: sweep} if sweep else {})}
-        self.client.log_batch(self.run_id, tags=[RunTag(k, v) for k, v in tags.items()])
 
     def end(self, status: str, reason: str | None = None) -> None:
         """End this run if it is ours; with a reason (an error), best effort and without retries."""
@@ -122,9 +125,9 @@ class Parent:
 
 
 @contextmanager
-def parent_run(role: str, sweep: str = "", name_prefix: str = "batch",
-               nested_in: str | None = None) -> Iterator[Parent]:
-    parent = Parent(role, sweep, name_prefix, nested_in)
+def parent_run(role: str, sweep: str = "", name_prefix: str = "batch", nested_in: str | None = None,
+               tags: dict[str, str] | None = None) -> Iterator[Parent]:
+    parent = Parent(role, sweep, name_prefix, nested_in, tags)
     try:
         yield parent
     except KeyboardInterrupt:
