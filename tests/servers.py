@@ -4,6 +4,7 @@ artifacts. Each is started by a test, on 127.0.0.1 only, and stopped by it."""
 from __future__ import annotations
 
 import glob
+import itertools
 import os
 import pwd
 import shutil
@@ -16,13 +17,39 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
+from procs import DEADLINE_S, kill_group, wait_until
+
 PG_PASSWORD = "s3cret-for-tests-only"  # reaches processes through PGPASSWORD, never a URL
 
 
+def ephemeral_ports() -> range:
+    """The ports the kernel hands to outgoing connections (and to bind(port=0))."""
+    try:
+        lo, hi = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        lo, hi = 32768, 60999
+    return range(lo, hi + 1)
+
+
+_CALLS = itertools.count()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free loopback port outside the ephemeral range. A server restarted on its port (the
+    outage tests) must find it free: an ephemeral port can be taken meanwhile by any outgoing
+    connection on the machine, even by the client retrying against it (a TCP self-connect)."""
+    ephemeral = ephemeral_ports()
+    start = 20000 + (os.getpid() * 10 + next(_CALLS)) % 7000  # side-by-side sessions and calls start apart
+    for port in [*range(start, 27000), *range(20000, start), *range(1024, 20000)]:
+        if port in ephemeral:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free loopback port outside the ephemeral range")
 
 
 def pg_bindir() -> Path | None:
@@ -82,7 +109,7 @@ class MlflowServer:
         self.proc = None
         tmp.mkdir(parents=True, exist_ok=True)
 
-    def start(self, timeout: float = 120) -> None:
+    def start(self, timeout: float = DEADLINE_S) -> None:
         cmd = [str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri", self.backend,
                "--artifacts-destination", str(self.tmp / "artifacts"), "--host", "127.0.0.1",
                "--port", str(self.port), "--workers", "2",
@@ -105,10 +132,21 @@ class MlflowServer:
             return False
 
     def stop(self) -> None:
-        """SIGKILL the whole server (gunicorn/uvicorn and its workers): it goes away mid-request."""
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, 9)
-            self.proc.wait(timeout=30)
+        """SIGKILL the whole server (gunicorn/uvicorn and its workers): it goes away mid-request.
+        Returns once every process of its group is gone, so a restart finds the port free."""
+        if self.proc is None:
+            return
+        kill_group(self.proc)
+        self.proc.wait(timeout=DEADLINE_S)
+        wait_until(lambda: not group_alive(self.proc.pid), "the mlflow server's processes to exit")
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 @contextmanager

@@ -81,8 +81,10 @@ def test_two_workers_one_study_one_server_exactly_once_and_analysis_through_the_
 
 def finished_runs(client) -> int:
     exp = client.get_experiment_by_name("scale")
-    return exp and len(client.search_runs([exp.experiment_id], "tags.`underspec.role` = 'train' and "
-                                          "attributes.status = 'FINISHED'"))
+    if exp is None:
+        return 0
+    return len(client.search_runs([exp.experiment_id], "tags.`underspec.role` = 'train' and attributes.status = "
+                                  "'FINISHED'"))
 
 
 def test_a_worker_killed_and_restarted_still_gives_exactly_once(topology, procs):
