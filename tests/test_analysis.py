@@ -104,3 +104,20 @@ def test_analyze_an_unknown_sweep_exits_2_and_creates_no_run(tracking, tmp_path)
     assert res.returncode == 2 and "sweep='nope'" in res.stderr, res.stderr
     assert tracking.search_runs([tracking.get_experiment_by_name("underspec-test").experiment_id], "") == []
     assert not (tmp_path / "r").exists()
+
+
+def test_a_sweep_whose_runs_carry_different_format_versions_is_refused(small_sweep, tmp_path, tiny_root):
+    """Runs trained in another minibatch order (format version 1, an untagged run of before)
+    never enter one analysis with version-2 runs: one line naming both, nothing written."""
+    from underspec.config import FORMAT_VERSION, ConfigError
+
+    client, exp, cfg = small_sweep
+    runs = client.search_runs([exp], "tags.`underspec.role` = 'train'")
+    assert {r.data.tags["underspec.format_version"] for r in runs} == {str(FORMAT_VERSION)}
+    client.delete_tag(runs[0].info.run_id, "underspec.format_version")  # as a run trained before versions
+    with pytest.raises(ConfigError) as err:
+        run_analysis(analyze_cfg(tmp_path, tiny_root))
+    msg = str(err.value)
+    assert "format versions 1 and 2" in msg and "\n" not in msg, msg
+    assert not (tmp_path / "reports").exists()
+    assert not client.search_runs([exp], "tags.`underspec.role` = 'analysis'")

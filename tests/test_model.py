@@ -32,18 +32,36 @@ def test_init_of_w1_depends_on_classes_through_the_generator():
     assert torch.equal(build_mlp(3, 5).fc1.weight, init_params(3, 5)["W1"])
 
 
-def test_batch_order_is_the_dataloaders_epoch_after_epoch():
+def authors_loaders(seed: int, n: int, bs: int, n_val: int = 300):
+    """The authors' pair: training loader (shuffle) and validation loader (test set, no shuffle),
+    one generator shared by both."""
+    g = torch.Generator().manual_seed(seed)
+    return (DataLoader(range(n), batch_size=bs, shuffle=True, generator=g),
+            DataLoader(range(n_val), batch_size=bs, shuffle=False, generator=g))
+
+
+def test_batch_order_is_the_authors_two_loaders_epoch_after_epoch():
     n, bs = 1000, 64
     for seed in (0, 42):
-        loader = DataLoader(range(n), batch_size=bs, shuffle=True,
-                            generator=torch.Generator().manual_seed(seed))
+        train, val = authors_loaders(seed, n, bs)
         orders = epoch_orders(seed, n)
-        for _ in range(3):
+        for _ in range(4):
             perm = next(orders)
             ours = [perm[sl] for sl in batch_slices(n, bs)]
-            theirs = list(loader)
+            theirs = list(train)  # the training pass, then the validation pass
+            assert [len(b) for b in list(val)][-1] == 300 % bs
             assert len(ours) == len(theirs) == 16  # last partial batch kept
             assert all(torch.equal(a, b) for a, b in zip(ours, theirs, strict=True))
+
+
+def test_a_training_loader_alone_parts_from_the_authors_order_at_epoch_2():
+    """Why the validation loader matters: its iterator draws from the shared generator."""
+    n, bs = 1000, 64
+    alone = DataLoader(range(n), batch_size=bs, shuffle=True, generator=torch.Generator().manual_seed(0))
+    orders = epoch_orders(0, n)
+    first, second = torch.cat(list(alone)), torch.cat(list(alone))
+    assert torch.equal(first, next(orders))
+    assert not torch.equal(second, next(orders))
 
 
 def test_batch_order_depends_on_seed_only():

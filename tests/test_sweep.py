@@ -87,6 +87,22 @@ def test_a_different_grid_under_the_same_name_is_refused(sweep_env):
     assert len(trials(cfg)) == 8 and len(train_runs(client, exp)) == 8
 
 
+def test_resuming_a_sweep_of_another_format_version_is_refused(sweep_env):
+    """A study stored before format versions were recorded holds version 1 runs (another
+    minibatch order): resuming it is refused with one line naming both versions."""
+    from underspec import study as st
+    from underspec.config import ConfigError
+
+    client, exp, cfg = sweep_env
+    old_grid = {k: v for k, v in cfg.grid().items() if k != "format_version"}
+    st.open_study(st.open_storage(cfg.storage), cfg.name, old_grid)
+    with pytest.raises(ConfigError) as err:
+        run_sweep(cfg)
+    msg = str(err.value)
+    assert "format version 1" in msg and "format version 2" in msg and "\n" not in msg, msg
+    assert not train_runs(client, exp) and not trials(cfg)
+
+
 def test_ledger_completes_trials_without_training(sweep_env, tmp_path):
     client, exp, cfg = sweep_env
     run_sweep(cfg)

@@ -21,7 +21,7 @@ TRAJ_KEYS = {"epoch", "W1", "b1", "W2", "b2", "grad_W1", "grad_b1", "grad_W2", "
 def test_run_name_and_hash_follow_the_contract():
     assert run_name(RunSpec(0, 0.001, 9)) == "s0-l0.001-c9" and run_name(RunSpec(3, 0.0, 2)) == "s3-l0.0-c2"
     s = EngineSettings()
-    doc = '{"batch_size":64,"classes":9,"dataset":"mnist","epochs":50,"format_version":1,' \
+    doc = '{"batch_size":64,"classes":9,"dataset":"mnist","epochs":50,"format_version":2,' \
           '"hidden":16,"lambda":0.001,"lr":0.01,"probe_size":1000,"seed":0}'
     assert config_hash(RunSpec(0, 0.001, 9), s) == hashlib.sha256(doc.encode()).hexdigest()
     assert config_hash(RunSpec(0, 0.001, 9), EngineSettings(threads=2, device="cuda")) == \

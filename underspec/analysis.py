@@ -140,6 +140,10 @@ def run_analysis(cfg: AnalyzeConfig, nested_in: str | None = None) -> int:
                           f"underspec.sweep={cfg.sweep} in experiment {tracking.experiment_name()}")
     runs = [r for r in tracking.sweep_runs(client, exp, cfg.sweep, "FINISHED")
             if tracking.TAG_DUPLICATE not in r.data.tags]
+    versions = sorted({r.data.tags.get(tracking.TAG_FORMAT, "1") for r in runs})  # untagged runs: 1
+    if len(versions) > 1:
+        raise ConfigError("sweep", cfg.sweep, f"its runs were trained in format versions {' and '.join(versions)} "
+                          "(different minibatch orders), which never mix; re-run it under a new name")
     seeds = {int(r.data.params["seed"]) for r in runs}
     if cfg.reference_seed >= 0 and cfg.reference_seed not in seeds:
         raise ConfigError("reference_seed", cfg.reference_seed, f"not a seed of sweep {cfg.sweep} "

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import FORMAT_VERSION
 from .engine import RunResult, RunSpec
 from .locks import pid_alive
 
-FORMAT_VERSION = 1
 TRAJECTORY = "trajectory.npz"
 EMBEDDINGS = "embeddings.npz"
 

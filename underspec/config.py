@@ -14,6 +14,11 @@ PAPER_LAMBDAS = (0.0, 0.001, 0.0025, 0.005, 0.01, 0.05)
 PAPER_CLASSES = tuple(range(2, 11))
 DEVICES = ("auto", "cpu", "cuda")
 MAX_EPOCHS = 10000  # a typo's guard: 1e5 epochs of even one run would take weeks here
+# What a run's artifacts mean. 2: the authors' minibatch order, in which the validation loader's
+# iterator draws from the training loader's generator each epoch; 1: a training loader alone
+# (the same first epoch, other orders from epoch 2 on). The config hash, each run's
+# `underspec.format_version` tag and each sweep's stored grid carry it: versions never mix.
+FORMAT_VERSION = 2
 
 
 class ConfigError(ValueError):
@@ -235,7 +240,7 @@ class SweepConfig:
         return {"seeds": sorted(self.seeds), "lambdas": sorted(float(x) for x in self.lambdas),
                 "classes": sorted(self.classes), "epochs": self.epochs, "batch_size": self.batch_size,
                 "lr": float(self.lr), "hidden": self.hidden, "dataset": "mnist",
-                "probe_size": self.probe_size}
+                "probe_size": self.probe_size, "format_version": FORMAT_VERSION}
 
 
 def v_is_set(raw: dict, key: str) -> bool:

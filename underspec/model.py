@@ -54,19 +54,29 @@ def init_params(seed: int, classes: int, hidden: int = 16) -> dict[str, torch.Te
 
 
 def epoch_orders(seed: int, n: int) -> Iterator[torch.Tensor]:
-    """Endless per-epoch permutations (n,) int64, index for index those of
-    `DataLoader(range(n), shuffle=True, generator=torch.Generator().manual_seed(seed))`.
+    """Endless per-epoch permutations (n,) int64, index for index those of the authors' loop:
+    a training `DataLoader(range(n), shuffle=True, generator=g)` and a validation DataLoader
+    (`shuffle=False`) built with the same `g = torch.Generator().manual_seed(seed)`, each epoch
+    the training pass and then the validation pass.
 
-    Each epoch the DataLoader iterator first draws its base seed from the generator, then the
-    RandomSampler draws `randperm(n)`, and once exhausted draws one more (empty-sliced) `randperm(n)`
-    for the remainder of num_samples; all consume the same generator, so all are replayed.
+    Draws from g per epoch, in order: the training iterator's base seed, the RandomSampler's
+    `randperm(n)`, its second (empty-sliced) `randperm(n)` once the first is exhausted, and the
+    validation iterator's base seed (`_BaseDataLoaderIter.__init__` draws one even without
+    shuffling). A training loader alone would skip the last draw: its epoch 1 is the same, its
+    later epochs are not.
     """
     gen = torch.Generator().manual_seed(seed)
     while True:
-        torch.empty((), dtype=torch.int64).random_(generator=gen)
+        _base_seed(gen)  # the training iterator
         perm = torch.randperm(n, generator=gen)
-        torch.randperm(n, generator=gen)
+        torch.randperm(n, generator=gen)  # the sampler's remainder of num_samples
+        _base_seed(gen)  # the validation iterator, which shares the generator
         yield perm
+
+
+def _base_seed(gen: torch.Generator) -> None:
+    """The one int64 draw a DataLoader iterator takes from its generator when it is created."""
+    torch.empty((), dtype=torch.int64).random_(generator=gen)
 
 
 def batch_slices(n: int, batch_size: int) -> list[slice]:

@@ -62,7 +62,13 @@ def open_study(storage, name: str, grid: dict) -> optuna.Study:
     stored = study.user_attrs.get(GRID_ATTR)
     if stored is None:
         study.set_user_attr(GRID_ATTR, grid)
-    elif stored != grid:
+        return study
+    old_version = stored.get("format_version", 1)  # grids stored before versions were recorded: 1
+    if old_version != grid["format_version"]:
+        raise ConfigError("name", name, f"this sweep was trained in format version {old_version}, and this "
+                          f"underspec trains format version {grid['format_version']} (another minibatch "
+                          "order): the two never mix; give the new sweep another name")
+    if stored != grid:
         diff = sorted(k for k in grid if stored.get(k) != grid[k])
         raise ConfigError("name", name, f"a sweep of this name exists with a different grid "
                           f"(differs in {', '.join(diff)}); choose another name or the same grid")

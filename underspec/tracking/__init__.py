@@ -17,6 +17,7 @@ from .runs import (
     KILLED,
     TAG_DUPLICATE,
     TAG_ERROR,
+    TAG_FORMAT,
     TAG_HASH,
     TAG_ROLE,
     TAG_SWEEP,
@@ -47,7 +48,7 @@ from .runs import (
 )
 
 __all__ = [
-    "EMBEDDINGS", "FAILED", "KILLED", "TAG_DUPLICATE", "TAG_ERROR", "TAG_HASH", "TAG_ROLE", "TAG_SWEEP",
+    "EMBEDDINGS", "FAILED", "KILLED", "TAG_DUPLICATE", "TAG_ERROR", "TAG_FORMAT", "TAG_HASH", "TAG_ROLE", "TAG_SWEEP",
     "TAG_WORKER", "TRACKING_ERRORS", "TRAJECTORY", "Parent", "artifact_path", "client", "config_hash",
     "create_train_run", "display_uri", "end_runs", "end_worker_runs", "environment_tags", "error_line",
     "experiment_id", "experiment_name", "fail_fast", "failure_line", "final_metric", "finish_train_run",

@@ -43,6 +43,7 @@ TAG_HASH = "underspec.config_hash"
 TAG_DUPLICATE = "underspec.duplicate_of"
 TAG_WORKER = "underspec.worker"
 TAG_ERROR = "underspec.error"
+TAG_FORMAT = "underspec.format_version"
 FINISHED = RunStatus.to_string(RunStatus.FINISHED)
 KILLED = RunStatus.to_string(RunStatus.KILLED)
 FAILED = RunStatus.to_string(RunStatus.FAILED)
@@ -142,8 +143,8 @@ def parent_run(role: str, sweep: str = "", name_prefix: str = "batch", nested_in
 def create_train_run(parent: Parent, spec: RunSpec, s: EngineSettings, device: str, sweep: str = "",
                      extra_tags: dict | None = None) -> str:
     """A RUNNING training run nested under `parent`, with its params and identifying tags."""
-    tags = {MLFLOW_PARENT_RUN_ID: parent.run_id, TAG_ROLE: "train",
-            TAG_HASH: config_hash(spec, s), **environment_tags(device), **(extra_tags or {})}
+    tags = {MLFLOW_PARENT_RUN_ID: parent.run_id, TAG_ROLE: "train", TAG_HASH: config_hash(spec, s),
+            TAG_FORMAT: str(FORMAT_VERSION), **environment_tags(device), **(extra_tags or {})}
     if sweep:
         tags[TAG_SWEEP] = sweep
     run = parent.client.create_run(parent.experiment_id, tags=tags, run_name=run_name(spec))
