@@ -10,7 +10,9 @@ from underspec.metrics import cka_hsic, linear_cka, live_metrics, near_dead, pai
 
 
 def slow_paper_metrics(W1a, W2a, W1b, W2b):
-    """The obvious implementation: explicit pearsonr loops, then linear_sum_assignment."""
+    """The obvious implementation, as the authors' code does it: explicit scipy pearsonr loops, then
+    linear_sum_assignment. At C = 2 pearsonr gives exactly +-1 for two entries, so its "pe" is
+    what the authors report there (our `pe_authors`)."""
     H = W1a.shape[0]
     R1 = np.array([[pearsonr(W1a[i], W1b[j])[0] for j in range(H)] for i in range(H)])
     R2 = np.array([[pearsonr(W2a[:, i], W2b[:, j])[0] for j in range(H)] for i in range(H)])
@@ -85,11 +87,31 @@ def test_shape_errors_name_the_sizes():
         permutation_equivalence(np.arange(3), np.arange(4))
 
 
-def test_c2_is_degenerate_pe_is_nan_and_apc2_is_one():
-    rng = np.random.default_rng(0)
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_c2_pe_is_nan_apc2_is_one_and_pe_authors_is_the_authors_code(seed):
+    rng = np.random.default_rng(seed)
     (W1a, W2a), (W1b, W2b) = net(rng, 2), net(rng, 2)
-    m = paper_metrics(W1a, W2a, W1b, W2b)
-    assert m["apc2"] == 1.0 and np.isnan(m["pe"]) and 0 <= m["pe_tiebroken"] <= 1
+    W1b[:8] = W1a[:8] + 0.1 * rng.normal(size=(8, 784))  # half the units match their own index
+    m, authors = paper_metrics(W1a, W2a, W1b, W2b), slow_paper_metrics(W1a, W2a, W1b, W2b)
+    assert m["apc2"] == 1.0 and np.isnan(m["pe"])
+    assert m["pe_authors"] == authors["pe"] and m["apc1"] == pytest.approx(authors["apc1"], abs=1e-9)
+    p1 = match(pearson_rows(W1a, W1b))
+    assert m["pe_authors"] == np.mean(p1 == np.arange(16)) >= 0.5  # the identity for W2: p1(i) == i
+
+
+def test_pe_authors_is_pe_above_two_classes():
+    rng = np.random.default_rng(5)
+    for C in (3, 7, 10):
+        m = paper_metrics(*net(rng, C), *net(rng, C))
+        assert m["pe_authors"] == m["pe"]
+
+
+def test_chance_pe_is_one_over_the_units():
+    from underspec.metrics import chance_pe
+
+    assert chance_pe(16) == 1 / 16 and chance_pe(8) == 0.125
+    with pytest.raises(ValueError, match="got 0"):
+        chance_pe(0)
 
 
 def test_rectangular_matching_and_live_units():
@@ -102,6 +124,21 @@ def test_rectangular_matching_and_live_units():
     assert near_dead(W1).sum() == 6
     m = live_metrics(W1, W2, W1[::-1].copy(), W2[:, ::-1].copy())
     assert m["live_units"] == 10 and m["apc1_live"] == pytest.approx(1.0) and m["pe_live"] == 1.0
+    assert m["pe_live_chance"] == 1 / 10
+
+
+def test_live_units_of_gradients_come_from_the_weights():
+    """A unit L1 killed has a large cumulative gradient (about W0 / lr): the gradient's own scale
+    would call it live. The masks given (the weights') decide."""
+    rng = np.random.default_rng(4)
+    G1, G2 = rng.normal(size=(16, 784)), rng.normal(size=(5, 16))
+    live = np.arange(16) < 12  # four units dead in the weights, their gradients as large as any
+    by_grads = live_metrics(G1, G2, G1[::-1].copy(), G2[:, ::-1].copy())
+    by_weights = live_metrics(G1, G2, G1[::-1].copy(), G2[:, ::-1].copy(), live, live[::-1])
+    assert by_grads["live_units"] == 16 and by_weights["live_units"] == 12
+    assert by_weights["pe_live"] == 1.0 and by_weights["pe_live_chance"] == 1 / 12
+    unequal = live_metrics(G1, G2, G1, G2, live, np.arange(16) < 9)
+    assert unequal["live_units"] == 9 and unequal["pe_live_chance"] == 1 / 12
 
 
 def test_cka_two_formulations_agree_and_are_invariant():

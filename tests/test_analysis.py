@@ -59,16 +59,17 @@ def test_analysis_logs_a_run_with_metrics_and_figure_equal_to_an_independent_imp
                     nets[s] = {k: z[k][-1].astype(np.float64) for k in ("W1", "W2", "grad_W1", "grad_W2")}
             for target, (k1, k2) in (("params", ("W1", "W2")), ("grads", ("grad_W1", "grad_W2"))):
                 want = [slow_paper_metrics(nets["0"][k1], nets["0"][k2], nets[o][k1], nets[o][k2]) for o in "12"]
-                for metric in ("apc1", "apc2", "pe"):
+                for metric in ("apc1", "apc2", "pe", "pe_authors"):
                     row = [r for r in rows if (r["lambda"], r["classes"], r["target"], r["metric"], r["mode"])
                            == (lam, C, target, metric, "reference")]
                     assert len(row) == 1
                     if C == "2" and metric in ("apc2", "pe"):  # degenerate by construction
                         assert row[0]["mean"] == ("1.0" if metric == "apc2" else "nan")
                         continue
-                    assert abs(float(row[0]["mean"]) - np.mean([w[metric] for w in want])) < 1e-9
+                    slow = "pe" if metric == "pe_authors" else metric  # the slow one is the authors' code
+                    assert abs(float(row[0]["mean"]) - np.mean([w[slow] for w in want])) < 1e-9
                     checked += 1
-    assert checked == 2 * 2 * 3 + 2 * 2 * 1
+    assert checked == 2 * 2 * 4 + 2 * 2 * 2
     # Each non-reference training run gained metrics against the reference; nothing else changed.
     r = client.get_run(train[("1", "0.01", "4")].info.run_id)
     assert "vs_ref.pe.params" in r.data.metrics and len(client.get_metric_history(r.info.run_id, "test_acc")) == 2
@@ -121,3 +122,28 @@ def test_a_sweep_whose_runs_carry_different_format_versions_is_refused(small_swe
     assert "format versions 1 and 2" in msg and "\n" not in msg, msg
     assert not (tmp_path / "reports").exists()
     assert not client.search_runs([exp], "tags.`underspec.role` = 'analysis'")
+
+
+def test_chance_is_one_over_the_hidden_units_and_gradients_start_at_epoch_1(tracking, tiny_root, tmp_path):
+    """hidden=8: the chance PE rows, the report and Figure 3.1 say 1/8, not 1/16. The cumulative
+    gradient is zero at epoch 0, so the gradient metrics over epochs are NaN there."""
+    from underspec import figures
+
+    cfg = SweepConfig(name="small", seeds=(0, 1, 2), lambdas=(0.0,), classes=(3,), epochs=1, hidden=8,
+                      probe_size=30, workers=1, analyze=False, data_dir=str(tiny_root),
+                      storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    run_sweep(cfg)
+    assert run_analysis(analyze_cfg(tmp_path, tiny_root)) == 0
+    out = tmp_path / "reports" / "small"
+    rows = read_rows(out / "metrics.csv")
+    chance = [r for r in rows if r["metric"] == "pe" and r["mode"] == "chance_uniform"]
+    assert [float(r["mean"]) for r in chance] == [0.125]
+    assert "0.1250 (1/8)" in (out / "report.md").read_text()
+    typed = [{**r, "lambda": float(r["lambda"]), "classes": int(r["classes"]), "mean": float(r["mean"])} for r in rows]
+    titles = figures.fig3_1(typed, tmp_path / "f.png")
+    assert any("chance 0.125 (1/8)" in t for t in titles) and not any("1/16" in t for t in titles)
+    epochs = read_rows(out / "metrics_over_epochs.csv")
+    grads0 = [r for r in epochs if r["target"] == "grads" and r["epoch"] == "0"]
+    assert grads0 and all(r["mean"] == "nan" for r in grads0)
+    assert all(r["mean"] != "nan" for r in epochs if r["target"] == "grads" and r["epoch"] == "1"
+               and r["metric"] in ("apc1", "pe"))

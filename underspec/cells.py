@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .metrics import CHANCE_PE, disagreement, linear_cka, live_metrics, near_dead, pair_summary, paper_metrics
+from .metrics import chance_pe, disagreement, linear_cka, live_metrics, near_dead, pair_summary, paper_metrics
 
-PAIR_METRICS = ("apc1", "apc2", "pe", "pe_tiebroken", "apc1_live", "apc2_live", "pe_live")
+PAIR_METRICS = ("apc1", "apc2", "pe", "pe_authors", "apc1_live", "apc2_live", "pe_live", "pe_live_chance")
 TARGETS = {"params": ("W1", "W2"), "grads": ("grad_W1", "grad_W2")}
 
 
@@ -39,13 +39,14 @@ def shuffle_null(W1: np.ndarray, W2: np.ndarray, rng) -> tuple[np.ndarray, np.nd
 def pair_values(seeds: dict[int, SeedData], key: str, epoch: int = -1, null_rng=None, pairs=None):
     """{(a, b): metrics dict} for every pair a < b of seeds (or the given pairs) at one epoch."""
     w1, w2 = TARGETS[key]
+    live = {s: ~near_dead(d.traj["W1"][epoch]) for s, d in seeds.items()}  # from the weights, whatever the target
     out = {}
     for a, b in pairs if pairs is not None else itertools.combinations(sorted(seeds), 2):
         A1, A2 = (seeds[a].traj[k][epoch].astype(np.float64) for k in (w1, w2))
         B1, B2 = (seeds[b].traj[k][epoch].astype(np.float64) for k in (w1, w2))
         if null_rng is not None:
             B1, B2 = shuffle_null(B1, B2, null_rng)
-        out[(a, b)] = {**paper_metrics(A1, A2, B1, B2), **live_metrics(A1, A2, B1, B2)}
+        out[(a, b)] = {**paper_metrics(A1, A2, B1, B2), **live_metrics(A1, A2, B1, B2, live[a], live[b])}
     return out
 
 
@@ -94,7 +95,8 @@ def cell_rows(lam: float, C: int, seeds: dict[int, SeedData], ref: int, n_boot: 
         rows += summarise(lam, C, target, null, ref, order, n_boot, {"all_pairs": "chance_shuffle"})
     init = pair_values(seeds, "params", epoch=0)  # independently initialised, untrained networks
     rows += summarise(lam, C, "params", init, ref, order, n_boot, {"all_pairs": "chance_init"})
-    rows.append(_row(lam, C, "params", "pe", "chance_uniform", (CHANCE_PE, 0.0, CHANCE_PE, CHANCE_PE, 0)))
+    ch = chance_pe(next(iter(seeds.values())).traj["W1"].shape[1])  # 1/H
+    rows.append(_row(lam, C, "params", "pe", "chance_uniform", (ch, 0.0, ch, ch, 0)))
     rows += function_rows(lam, C, seeds, order, n_boot)
     return rows, per_run
 
@@ -128,7 +130,8 @@ def epoch_rows(lam: float, C: int, seeds: dict[int, SeedData], ref: int) -> list
     out = []
     for target in TARGETS:
         for e in range(E):
-            pairs = pair_values(seeds, target, epoch=e, pairs=ref_pairs)
+            # The cumulative gradient is zero at epoch 0: nothing to correlate, every metric NaN.
+            pairs = pair_values(seeds, target, epoch=e, pairs=ref_pairs) if target == "params" or e else {}
             for metric in ("apc1", "apc2", "pe", "apc1_live", "pe_live"):
                 vals = [v[metric] for v in pairs.values() if np.isfinite(v[metric])]
                 out.append({"lambda": lam, "classes": C, "target": target, "epoch": e, "metric": metric,

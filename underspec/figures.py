@@ -12,7 +12,6 @@ import numpy as np  # noqa: E402
 from matplotlib import animation  # noqa: E402
 
 from .alignment import match, pearson_rows  # noqa: E402
-from .metrics import CHANCE_PE  # noqa: E402
 
 NAMES = {"pe": "PE", "apc1": "APC-1", "apc2": "APC-2", "cka": "linear CKA", "disagreement": "disagreement"}
 
@@ -26,6 +25,7 @@ def _grid(rows, target, metric, mode, lambdas, classes):
 
 
 def _heatmap(ax, M, lambdas, classes, title, vmin=0.0, vmax=1.0, na_cols=()):
+    """M (len(lambdas), len(classes)), one cell per (lambda, C), values printed in the cells."""
     im = ax.imshow(M, vmin=vmin, vmax=vmax, cmap="viridis", aspect="auto", origin="lower")
     for i in range(M.shape[0]):
         for j in range(M.shape[1]):
@@ -35,57 +35,71 @@ def _heatmap(ax, M, lambdas, classes, title, vmin=0.0, vmax=1.0, na_cols=()):
                 ax.text(j, i, f"{M[i, j]:.2f}", ha="center", va="center", fontsize=7,
                         color="white" if M[i, j] < 0.5 * (vmin + vmax) else "black")
     ax.set_xticks(range(len(classes)), classes)
-    ax.set_yticks(range(len(lambdas)), [repr(x) for x in lambdas])
     ax.set_xlabel("classes C")
+    ax.set_yticks(range(len(lambdas)), [repr(x) for x in lambdas])
     ax.set_ylabel("lambda")
     ax.set_title(title, fontsize=9)
     return im
 
 
-def chance_of(rows, target, metric) -> tuple[float, str]:
-    """The chance level of a panel (the colour-bar line) and how to say it in the title; APC-2's
-    chance falls with C (shorter vectors correlate more), so its range over C is given."""
+def chance_by_c(rows, target, metric) -> dict[int, float]:
+    """{C: chance level} of a metric: PE's is 1/H (`chance_uniform`); the APCs' and the function
+    metrics' come from untrained networks (`chance_init`), the gradients' from shuffled entries
+    (`chance_shuffle`). APC-2's and the disagreement's depend on C, hence one level per C."""
     if metric == "pe":
-        return CHANCE_PE, f"chance {CHANCE_PE:.2f} (1/16)"
-    mode = "chance_init" if target == "params" else "chance_shuffle"
+        target, mode = "params", "chance_uniform"
+    else:
+        mode = "chance_shuffle" if target == "grads" else "chance_init"
     by_c: dict[int, list] = {}
     for r in rows:
         if r["target"] == target and r["metric"] == metric and r["mode"] == mode and np.isfinite(r["mean"]):
             by_c.setdefault(r["classes"], []).append(r["mean"])
-    if not by_c:
-        return float("nan"), "chance n/a"
-    per_c = {c: float(np.mean(v)) for c, v in sorted(by_c.items())}
-    mean = float(np.mean(list(per_c.values())))
-    if max(per_c.values()) - min(per_c.values()) < 0.05:
-        return mean, f"chance {mean:.2f}"
-    lo, hi = min(per_c), max(per_c)
-    return mean, f"chance {per_c[lo]:.2f} (C={lo}) to {per_c[hi]:.2f} (C={hi})"
+    return {c: float(np.mean(v)) for c, v in sorted(by_c.items())}
 
 
-def fig3_1(rows, path: Path, mode: str = "reference") -> None:
-    """PE, APC-1, APC-2 as lambda x C heatmaps, parameters (top) and cumulative gradients (bottom)."""
+def chance_marks(ax, cb, rows, target, metric) -> str:
+    """Mark a panel's chance: one line on the colour bar when it is the same at every C, else
+    the level under each column. Returns the phrase for the title."""
+    per_c = chance_by_c(rows, target, metric)
+    if not per_c:
+        return "chance n/a"
+    levels = list(per_c.values())
+    if max(levels) - min(levels) < 0.005:
+        cb.ax.axhline(levels[0], color="red", lw=2)
+        return f"chance {levels[0]:.3f}" + (f" (1/{round(1 / levels[0])})" if metric == "pe" else "") + \
+            " (red line)"
+    ax.set_xticks(ax.get_xticks(), [f"{t.get_text()}\n{per_c[int(t.get_text())]:.2f}"
+                                    if int(t.get_text()) in per_c else t.get_text() for t in ax.get_xticklabels()])
+    ax.set_xlabel("classes C (below: chance at that C)")
+    return "chance per C under each column"
+
+
+def fig3_1(rows, path: Path, mode: str = "reference") -> list[str]:
+    """PE, APC-1, APC-2 as lambda x C heatmaps, parameters (top) and cumulative gradients (bottom);
+    returns the panels' titles."""
     lambdas = sorted({r["lambda"] for r in rows})
     classes = sorted({r["classes"] for r in rows})
     fig, axes = plt.subplots(2, 3, figsize=(15, 8), constrained_layout=True)
+    titles = []
     for i, target in enumerate(("params", "grads")):
         for j, metric in enumerate(("pe", "apc1", "apc2")):
             M = _grid(rows, target, metric, mode, lambdas, classes)
-            ch, said = chance_of(rows, target, metric)
-            title = f"{NAMES[metric]}, {'parameters' if i == 0 else 'gradients'} ({mode})\n{said}"
-            im = _heatmap(axes[i, j], M, lambdas, classes, title,
-                          na_cols=(2,) if metric == "pe" else ())
-            cb = fig.colorbar(im, ax=axes[i, j])
-            if np.isfinite(ch):
-                cb.ax.axhline(ch, color="red", lw=2)
-    fig.suptitle("Figure 3.1 reproduced: seed-to-seed similarity (red line on each colour bar: chance).\n"
-                 "PE at C = 2 is n/a: W2 columns have two entries, every |Pearson| is 1 and the matching is "
-                 "decided by rounding.", fontsize=10)
+            title = f"{NAMES[metric]}, {'parameters' if i == 0 else 'gradients'} ({mode})"
+            im = _heatmap(axes[i, j], M, lambdas, classes, title, na_cols=(2,) if metric == "pe" else ())
+            said = chance_marks(axes[i, j], fig.colorbar(im, ax=axes[i, j]), rows, target, metric)
+            axes[i, j].set_title(f"{title}\n{said}", fontsize=9)
+            titles.append(f"{title}\n{said}")
+    fig.suptitle("Figure 3.1 reproduced: seed-to-seed similarity.\n"
+                 "PE at C = 2 is n/a: W2 columns have two entries, every |Pearson| is 1 and the matching is a "
+                 "tie (the authors' code gives `pe_authors`, chance by construction).", fontsize=10)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return titles
 
 
-def over_epochs(erows, path: Path, chance_apc1: dict[str, float] | None = None) -> None:
-    """APC-1 and PE against epoch, one line per lambda, at the largest C (reference mode)."""
+def over_epochs(erows, path: Path, rows=()) -> None:
+    """APC-1 and PE against epoch, one line per lambda, at the largest C (reference mode); the
+    cumulative gradient is zero at epoch 0, so the gradient curves start at epoch 1."""
     C = max(r["classes"] for r in erows)
     lambdas = sorted({r["lambda"] for r in erows})
     fig, axes = plt.subplots(2, 2, figsize=(11, 7), constrained_layout=True, sharex=True)
@@ -97,7 +111,7 @@ def over_epochs(erows, path: Path, chance_apc1: dict[str, float] | None = None) 
                              and r["lambda"] == lam and r["target"] == target and r["metric"] == metric)
                 if pts:
                     ax.plot(*zip(*pts, strict=True), label=f"lambda={lam!r}")
-            level = CHANCE_PE if metric == "pe" else (chance_apc1 or {}).get(target, float("nan"))
+            level = chance_by_c(rows, target, metric).get(C, float("nan"))
             if np.isfinite(level):
                 ax.axhline(level, color="red", ls="--", lw=1, label=f"chance {level:.2f}")
             ax.set_title(f"{NAMES[metric]} of {target} over training, C={C}", fontsize=9)
@@ -121,13 +135,12 @@ def function_fig(rows, path: Path) -> None:
         hi = vmax if vmax else (np.nanmax(M) if np.isfinite(M).any() else 1.0)
         lo = 0.0 if metric != "test_acc" else (np.nanmin(M) if np.isfinite(M).any() else 0.0)
         ch = _grid(rows, "function", metric, "chance_init", lambdas, classes)
-        chance = float(np.nanmean(ch)) if np.isfinite(ch).any() else None
-        if chance is not None:
-            title += f"\nchance (untrained networks) {chance:.2f}"
+        if np.isfinite(ch).any():
             hi = max(hi, np.nanmax(ch))
         cb = fig.colorbar(_heatmap(ax, M, lambdas, classes, title, vmin=lo, vmax=hi), ax=ax)
-        if chance is not None:
-            cb.ax.axhline(chance, color="red", lw=2)
+        if metric != "test_acc":
+            said = chance_marks(ax, cb, rows, "function", metric)
+            ax.set_title(f"{title}\n{said} (untrained networks)", fontsize=9)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

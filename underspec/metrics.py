@@ -9,27 +9,40 @@ import numpy as np
 
 from .alignment import apc, match, pearson_rows, permutation_equivalence
 
-CHANCE_PE = 1.0 / 16
 # A unit is near-dead when its largest |weight| is below this fraction of the largest |weight| in
 # its layer: L1 subgradient SGD leaves such weights oscillating around 0 at about lambda * lr,
 # far below the live units' scale, so the rule follows the network's own scale.
 NEAR_DEAD_FRACTION = 1e-2
 
 
+def chance_pe(n_units: int) -> float:
+    """PE of two independent, uniformly random matchings of n units: 1/n (1/H for H hidden units)."""
+    if n_units < 1:
+        raise ValueError(f"chance_pe needs at least one unit, got {n_units}")
+    return 1.0 / n_units
+
+
 def paper_metrics(W1a, W2a, W1b, W2b) -> dict[str, float]:
     """APC-1, APC-2 and PE of network b against reference a, exactly as PROTOCOL.md defines them.
 
-    W1 (H, D), W2 (C, H). With C = 2 every W2 column has two entries, so every |Pearson| is 1
-    and the W2 matching is decided by rounding: `pe` is then NaN and `pe_tiebroken` keeps the
-    value the paper's procedure gives, for comparison only.
+    W1 (H, D), W2 (C, H). At C = 2 every W2 column has two entries: their |Pearson| is exactly 1
+    (scipy's `pearsonr`, which the authors used, returns +-1 for two entries), so APC-2 is 1.0
+    by construction (that value is reported, as in the paper's figure) and the W2 matching is a
+    tie. `pe` is then NaN. `pe_authors` is what the authors' code gives: their all-ones |R2|
+    makes `linear_sum_assignment` return the identity, so at C = 2 it is the fraction of units
+    with p1(i) == i, chance by construction (about 1/H: unit indices are arbitrary across
+    seeds); at C > 2 it equals `pe`.
     """
     R1 = pearson_rows(W1a, W1b)
+    p1 = match(R1)
+    if np.asarray(W2a).shape[0] == 2:
+        identity = np.arange(len(p1))
+        return {"apc1": apc(R1, p1), "apc2": 1.0, "pe": float("nan"),
+                "pe_authors": permutation_equivalence(p1, identity)}
     R2 = pearson_rows(np.asarray(W2a).T, np.asarray(W2b).T)
-    p1, p2 = match(R1), match(R2)
+    p2 = match(R2)
     pe = permutation_equivalence(p1, p2)
-    degenerate = np.asarray(W2a).shape[0] == 2
-    return {"apc1": apc(R1, p1), "apc2": 1.0 if degenerate else apc(R2, p2),
-            "pe": float("nan") if degenerate else pe, "pe_tiebroken": pe}
+    return {"apc1": apc(R1, p1), "apc2": apc(R2, p2), "pe": pe, "pe_authors": pe}
 
 
 def near_dead(W1: np.ndarray) -> np.ndarray:
@@ -41,25 +54,33 @@ def near_dead(W1: np.ndarray) -> np.ndarray:
     return W1.max(1) < NEAR_DEAD_FRACTION * top
 
 
-def live_metrics(W1a, W2a, W1b, W2b) -> dict[str, float]:
+def live_metrics(W1a, W2a, W1b, W2b, live_a=None, live_b=None) -> dict[str, float]:
     """APC-1 / APC-2 / PE on live units only.
 
-    Both matchings are computed among the live units of each network (a rectangular Hungarian
-    problem when the counts differ), so min(n_live_a, n_live_b) units are matched and that is the
-    denominator of every mean. NaN when either network has no live unit (or, for W2, C = 2).
+    live_a, live_b: (H,) bool masks; by default the units that are not near-dead in W1a / W1b
+    (give the final weights' masks when W1, W2 are gradients: a unit L1 killed has a large
+    cumulative gradient, about W0 / lr). Both matchings are computed among the live units of
+    each network (a rectangular Hungarian problem when the counts differ), so min(n_a, n_b)
+    units are matched and that is the denominator of every mean. APC-2 at C = 2 is 1.0, as in
+    `paper_metrics`; PE is NaN there. `pe_live_chance` is PE's chance for the pair,
+    1 / max(n_a, n_b): a matched unit of the smaller set meets the same partner under two
+    random matchings with that probability. NaN when either network has no live unit.
     """
-    la, lb = ~near_dead(W1a), ~near_dead(W1b)
+    la = ~near_dead(W1a) if live_a is None else np.asarray(live_a, bool)
+    lb = ~near_dead(W1b) if live_b is None else np.asarray(live_b, bool)
     out = {"live_units": float(min(la.sum(), lb.sum()))}
     if not la.any() or not lb.any():
-        return {**out, "apc1_live": float("nan"), "apc2_live": float("nan"), "pe_live": float("nan")}
+        return {**out, **dict.fromkeys(("apc1_live", "apc2_live", "pe_live", "pe_live_chance"), float("nan"))}
+    out["pe_live_chance"] = chance_pe(int(max(la.sum(), lb.sum())))
     W1a, W1b = np.asarray(W1a)[la], np.asarray(W1b)[lb]
     W2a, W2b = np.asarray(W2a)[:, la], np.asarray(W2b)[:, lb]
     R1 = pearson_rows(W1a, W1b)
+    p1 = match(R1)
+    if W2a.shape[0] == 2:
+        return {**out, "apc1_live": apc(R1, p1), "apc2_live": 1.0, "pe_live": float("nan")}
     R2 = pearson_rows(W2a.T, W2b.T)
-    p1, p2 = match(R1), match(R2)
-    degenerate = W2a.shape[0] == 2
-    return {**out, "apc1_live": apc(R1, p1), "apc2_live": 1.0 if degenerate else apc(R2, p2),
-            "pe_live": float("nan") if degenerate else permutation_equivalence(p1, p2)}
+    p2 = match(R2)
+    return {**out, "apc1_live": apc(R1, p1), "apc2_live": apc(R2, p2), "pe_live": permutation_equivalence(p1, p2)}
 
 
 def linear_cka(X: np.ndarray, Y: np.ndarray) -> float:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from . import figures
-from .metrics import CHANCE_PE, NEAR_DEAD_FRACTION
+from .metrics import NEAR_DEAD_FRACTION
 
 
 def gif_cells(spec: str, cells) -> list[tuple[float, int]]:
@@ -37,8 +37,7 @@ def write_outputs(out: Path, cfg, loaded, rows, erows, notes, csv_text, epoch_cs
         figures.function_fig(rows, figs / "function.png")
         files += [figs / "fig3_1.png", figs / "fig3_1_all_pairs.png", figs / "function.png"]
     if erows:
-        chance = {t: figures.chance_of(rows, t, "apc1")[0] for t in ("params", "grads")}
-        figures.over_epochs(erows, figs / "over_epochs.png", chance)
+        figures.over_epochs(erows, figs / "over_epochs.png", rows)
         files.append(figs / "over_epochs.png")
     for (lam, C), seeds in sorted(loaded.cells.items()):
         ref = cfg.reference_seed if cfg.reference_seed in seeds else min(seeds)
@@ -70,6 +69,12 @@ def _fmt(x) -> str:
     return "n/a" if not np.isfinite(x) else f"{x:.3f}"
 
 
+def chance_text(rows) -> str:
+    """PE's chance as the rows give it: 1/H for the sweep's H hidden units."""
+    levels = sorted({r["mean"] for r in rows if r["metric"] == "pe" and r["mode"] == "chance_uniform"})
+    return ", ".join(f"{x:.4f} (1/{round(1 / x)})" for x in levels) or "n/a"
+
+
 def report_md(cfg, loaded, rows, notes) -> str:
     cells = sorted({(r["lambda"], r["classes"]) for r in rows})
     lines = [f"# Analysis of sweep `{cfg.sweep}`", "",
@@ -78,12 +83,15 @@ def report_md(cfg, loaded, rows, notes) -> str:
              f"reference seed: {'smallest in each cell' if cfg.reference_seed < 0 else cfg.reference_seed}. "
              f"Means over (reference, other) pairs; `all_pairs` figures in metrics.csv carry 95% "
              f"bootstrap intervals ({cfg.bootstrap} resamples of seeds).", "",
-             f"Chance: PE {CHANCE_PE:.4f} (1/16); APC of weights: independently initialised, untrained "
+             f"Chance: PE {chance_text(rows)}; `pe_live`: `pe_live_chance`, the mean over pairs of "
+             "1/max(n_live_a, n_live_b); APC of weights: independently initialised, untrained "
              "networks of the same C (`chance_init`); gradients and live units: entries shuffled within "
              "each unit (`chance_shuffle`). A unit is near-dead when its largest |weight| is below "
              f"{NEAR_DEAD_FRACTION:g} of the layer's largest; `*_live` metrics match live units only "
-             "(min(n_a, n_b) pairs). PE at C = 2 is n/a (degenerate W2 matching); `pe_tiebroken` "
-             "keeps the paper procedure's value.", "",
+             "(min(n_a, n_b) pairs; for gradients, the live units of the weights at the same epoch). "
+             "PE at C = 2 is n/a (every W2 |Pearson| is 1: the matching is a tie); `pe_authors` is what the "
+             "authors' code gives there, the fraction of W1 matches with p1(i) == i: chance by construction, "
+             "since unit indices are arbitrary across seeds. APC-2 at C = 2 is 1 by construction.", "",
              "| lambda | C | PE | APC-1 | APC-2 | PE grads | APC-1 grads | APC-1 chance | PE live "
              "| near-dead units | CKA | disagreement | test acc |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
