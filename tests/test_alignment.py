@@ -21,6 +21,24 @@ def slow_paper_metrics(W1a, W2a, W1b, W2b):
     return {"apc1": np.abs(R1[r1, c1]).mean(), "apc2": np.abs(R2[r2, c2]).mean(), "pe": np.mean(c1 == c2)}
 
 
+def slow_rotation_null(W1a, W2a, W1b, W2b, live_b, seed_pair, draws=20):
+    """The rotation null the slow way: per draw, a Gaussian matrix from the pair's generator, its
+    QR with signs fixed, the full (H, H) block matrix (identity on near-dead units), explicit
+    products, and the authors' metrics; the mean over draws."""
+    rng, H = np.random.default_rng(seed_pair), W1b.shape[0]
+    idx = np.flatnonzero(live_b)
+    got = []
+    for _ in range(draws):
+        Q, R = np.linalg.qr(rng.normal(size=(len(idx), len(idx))))
+        Q = Q @ np.diag([-1.0 if r < 0 else 1.0 for r in np.diag(R)])
+        P = np.eye(H)
+        for i, u in enumerate(idx):
+            for j, v in enumerate(idx):
+                P[u, v] = Q[i, j]
+        got.append(slow_paper_metrics(W1a, W2a, P @ W1b, W2b @ P.T))
+    return {k: float(np.mean([g[k] for g in got])) for k in ("apc1", "apc2", "pe")}
+
+
 def net(rng, C, H=16, D=784):
     return rng.normal(size=(H, D)), rng.normal(size=(C, H))
 
@@ -156,3 +174,17 @@ def test_pair_summary_bootstrap_brackets_the_mean():
     mean, std, lo, hi, n = pair_summary(vals, seeds)
     assert n == 10 and lo <= mean <= hi and std > 0
     assert mean == pytest.approx(np.mean(list(vals.values())))
+
+
+def test_haar_rotation_is_orthogonal_and_keeps_dead_units():
+    from underspec.cells import haar_orthogonal, rotate_units
+
+    rng = np.random.default_rng(0)
+    Q = haar_orthogonal(6, rng)
+    assert np.allclose(Q @ Q.T, np.eye(6), atol=1e-12)
+    assert abs(np.mean([haar_orthogonal(3, rng)[0, 0] for _ in range(4000)])) < 0.03  # no sign bias
+    W1, W2 = rng.normal(size=(8, 30)), rng.normal(size=(4, 8))
+    live = np.arange(8) < 6
+    R1, R2 = rotate_units(W1, W2, live, Q)
+    assert np.array_equal(R1[6:], W1[6:]) and np.array_equal(R2[:, 6:], W2[:, 6:])
+    assert np.allclose(R2[:, :6] @ R1[:6], W2[:, :6] @ W1[:6])  # the linear map through the units is kept

@@ -9,10 +9,11 @@ import pytest
 
 from underspec.analysis import run_analysis
 from underspec.config import AnalyzeConfig, SweepConfig
+from underspec.metrics import near_dead
 from underspec.sweep import run_sweep
 
 from conftest import REPO
-from test_alignment import slow_paper_metrics
+from test_alignment import slow_paper_metrics, slow_rotation_null
 
 
 @pytest.fixture()
@@ -49,10 +50,10 @@ def test_analysis_logs_a_run_with_metrics_and_figure_equal_to_an_independent_imp
     rows = read_rows(client.download_artifacts(runs[0].info.run_id, "metrics.csv", str(tmp_path)))
     train = {(r.data.params["seed"], r.data.params["lambda"], r.data.params["classes"]): r
              for r in client.search_runs([exp], "tags.`underspec.role` = 'train'")}
-    checked = 0
+    checked, nets_of = 0, {}
     for lam in ("0.0", "0.01"):
         for C in ("2", "4"):
-            nets = {}
+            nets = nets_of[(lam, C)] = {}
             for s in ("0", "1", "2"):
                 path = client.download_artifacts(train[(s, lam, C)].info.run_id, "trajectory.npz", str(tmp_path / s))
                 with np.load(path, allow_pickle=False) as z:
@@ -70,6 +71,16 @@ def test_analysis_logs_a_run_with_metrics_and_figure_equal_to_an_independent_imp
                     assert abs(float(row[0]["mean"]) - np.mean([w[slow] for w in want])) < 1e-9
                     checked += 1
     assert checked == 2 * 2 * 4 + 2 * 2 * 2
+    for lam, C, target in (("0.01", "4", "params"), ("0.0", "2", "grads")):  # the rotation null, the slow way
+        k1, k2 = ("W1", "W2") if target == "params" else ("grad_W1", "grad_W2")
+        pairs = [(0, 1), (0, 2), (1, 2)]
+        slow = [slow_rotation_null(nets_of[(lam, C)][str(a)][k1], nets_of[(lam, C)][str(a)][k2],
+                                   nets_of[(lam, C)][str(b)][k1], nets_of[(lam, C)][str(b)][k2],
+                                   ~near_dead(nets_of[(lam, C)][str(b)]["W1"]), (a, b)) for a, b in pairs]
+        for metric, slow_key in (("apc1", "apc1"), ("apc2", "apc2"), ("pe_authors", "pe")):
+            row = [r for r in rows if (r["lambda"], r["classes"], r["target"], r["metric"], r["mode"])
+                   == (lam, C, target, metric, "chance_rotation")]
+            assert len(row) == 1 and abs(float(row[0]["mean"]) - np.mean([x[slow_key] for x in slow])) < 1e-9
     # Each non-reference training run gained metrics against the reference; nothing else changed.
     r = client.get_run(train[("1", "0.01", "4")].info.run_id)
     assert "vs_ref.pe.params" in r.data.metrics and len(client.get_metric_history(r.info.run_id, "test_acc")) == 2

@@ -50,6 +50,55 @@ def pair_values(seeds: dict[int, SeedData], key: str, epoch: int = -1, null_rng=
     return out
 
 
+ROTATION_METRICS = ("apc1", "apc2", "pe", "pe_authors")
+ROTATION_DRAWS = 20
+
+
+def haar_orthogonal(n: int, rng) -> np.ndarray:
+    """(n, n) Haar-random orthogonal matrix: QR of a Gaussian matrix, column signs fixed by R's
+    diagonal (without the fix the distribution is not uniform)."""
+    Q, R = np.linalg.qr(rng.normal(size=(n, n)))
+    return Q * np.where(np.diag(R) < 0, -1.0, 1.0)
+
+
+def rotate_units(W1: np.ndarray, W2: np.ndarray, live: np.ndarray, Q: np.ndarray):
+    """W1 (H, D), W2 (C, H) with the live units re-mixed by Q (n_live, n_live): W1 -> Q W1 and
+    W2 -> W2 Q^T on the live units, near-dead ones untouched. The span of the live units' W1 rows
+    is kept; which unit is which is scrambled."""
+    W1, W2 = W1.copy(), W2.copy()
+    W1[live] = Q @ W1[live]
+    W2[:, live] = W2[:, live] @ Q.T
+    return W1, W2
+
+
+def rotation_values(seeds: dict[int, SeedData], key: str, draws: int = ROTATION_DRAWS, epoch: int = -1):
+    """{(a, b): {metric: mean over `draws` rotations}}: the rotation null of every pair a < b.
+    Each pair draws from its own generator, seeded by the pair: a value never depends on what
+    else is computed."""
+    w1, w2 = TARGETS[key]
+    out = {}
+    for a, b in itertools.combinations(sorted(seeds), 2):
+        A1, A2 = (seeds[a].traj[k][epoch].astype(np.float64) for k in (w1, w2))
+        B1, B2 = (seeds[b].traj[k][epoch].astype(np.float64) for k in (w1, w2))
+        live = ~near_dead(seeds[b].traj["W1"][epoch])
+        rng = np.random.default_rng((a, b))
+        got = [paper_metrics(A1, A2, *rotate_units(B1, B2, live, haar_orthogonal(int(live.sum()), rng)))
+               for _ in range(draws)] if live.any() else []
+        out[(a, b)] = {m: float(np.mean([g[m] for g in got])) if got else float("nan") for m in ROTATION_METRICS}
+    return out
+
+
+def rotation_rows(lam, C, target, pairs: dict, seeds: dict[int, SeedData], order: list[int], n_boot: int):
+    """The rotation null (`chance_rotation`) and trained minus null, paired by pair, with the seed
+    bootstrap interval (`minus_rotation`): the trained value exceeds the null where it excludes 0."""
+    null = rotation_values(seeds, target)
+    rows = summarise(lam, C, target, null, order[0], order, n_boot, {"all_pairs": "chance_rotation"},
+                     ROTATION_METRICS)
+    diff = {k: {m: pairs[k][m] - v[m] for m in ROTATION_METRICS} for k, v in null.items()}
+    return rows + summarise(lam, C, target, diff, order[0], order, n_boot, {"all_pairs": "minus_rotation"},
+                            ROTATION_METRICS)
+
+
 def _row(lam, C, target, metric, mode, stats):
     mean, std, lo, hi, n = stats
     return {"lambda": lam, "classes": C, "target": target, "metric": metric, "mode": mode,
@@ -67,9 +116,9 @@ def reference_summary(vals: dict, ref: int, n_boot: int, rng_seed: int = 0):
     return float(v.mean()), std, float(lo), float(hi), len(v)
 
 
-def summarise(lam, C, target, pairs: dict, ref: int, seeds: list[int], n_boot: int, modes):
+def summarise(lam, C, target, pairs: dict, ref: int, seeds: list[int], n_boot: int, modes, metrics=PAIR_METRICS):
     rows = []
-    for metric in PAIR_METRICS:
+    for metric in metrics:
         vals = {k: v[metric] for k, v in pairs.items()}
         if "reference" in modes:
             rows.append(_row(lam, C, target, metric, modes["reference"], reference_summary(vals, ref, n_boot)))
@@ -93,6 +142,7 @@ def cell_rows(lam: float, C: int, seeds: dict[int, SeedData], ref: int, n_boot: 
                     {f"vs_ref.{k}.{target}": v for k, v in m.items() if np.isfinite(v)})
         null = pair_values(seeds, target, null_rng=np.random.default_rng(0))
         rows += summarise(lam, C, target, null, ref, order, n_boot, {"all_pairs": "chance_shuffle"})
+        rows += rotation_rows(lam, C, target, pairs, seeds, order, n_boot)
     init = pair_values(seeds, "params", epoch=0)  # independently initialised, untrained networks
     rows += summarise(lam, C, "params", init, ref, order, n_boot, {"all_pairs": "chance_init"})
     ch = chance_pe(next(iter(seeds.values())).traj["W1"].shape[1])  # 1/H
