@@ -39,6 +39,23 @@ def slow_rotation_null(W1a, W2a, W1b, W2b, live_b, seed_pair, draws=20):
     return {k: float(np.mean([g[k] for g in got])) for k in ("apc1", "apc2", "pe")}
 
 
+def slow_pe_noise(W1a, W2a, W1b, W2b, lam_lr, seed_pair, draws=20):
+    """PE's noise floor the slow way: entry by entry, every final W1 weight of b with
+    |w| <= 1.5 lambda lr redrawn uniformly within that band, PE recomputed; the std over draws."""
+    band, rng = 1.5 * lam_lr, np.random.default_rng(seed_pair)
+    if band == 0:
+        return 0.0
+    pes = []
+    for _ in range(draws):
+        W = W1b.copy()
+        for i in range(W.shape[0]):
+            for j in range(W.shape[1]):
+                if abs(W1b[i, j]) <= band:
+                    W[i, j] = rng.uniform(-band, band)
+        pes.append(slow_paper_metrics(W1a, W2a, W, W2b)["pe"])
+    return float(np.std(pes, ddof=1))
+
+
 def net(rng, C, H=16, D=784):
     return rng.normal(size=(H, D)), rng.normal(size=(C, H))
 
@@ -177,7 +194,7 @@ def test_pair_summary_bootstrap_brackets_the_mean():
 
 
 def test_haar_rotation_is_orthogonal_and_keeps_dead_units():
-    from underspec.cells import haar_orthogonal, rotate_units
+    from underspec.nulls import haar_orthogonal, rotate_units
 
     rng = np.random.default_rng(0)
     Q = haar_orthogonal(6, rng)

@@ -13,7 +13,7 @@ from underspec.metrics import near_dead
 from underspec.sweep import run_sweep
 
 from conftest import REPO
-from test_alignment import slow_paper_metrics, slow_rotation_null
+from test_alignment import slow_paper_metrics, slow_pe_noise, slow_rotation_null
 
 
 @pytest.fixture()
@@ -58,7 +58,10 @@ def test_analysis_logs_a_run_with_metrics_and_figure_equal_to_an_independent_imp
                 path = client.download_artifacts(train[(s, lam, C)].info.run_id, "trajectory.npz", str(tmp_path / s))
                 with np.load(path, allow_pickle=False) as z:
                     nets[s] = {k: z[k][-1].astype(np.float64) for k in ("W1", "W2", "grad_W1", "grad_W2")}
-            for target, (k1, k2) in (("params", ("W1", "W2")), ("grads", ("grad_W1", "grad_W2"))):
+                    nets[s].update({"last_" + k: (z["grad_" + k][-1] - z["grad_" + k][-2]).astype(np.float64)
+                                    for k in ("W1", "W2")})
+            for target, (k1, k2) in (("params", ("W1", "W2")), ("grads", ("grad_W1", "grad_W2")),
+                                     ("grads_last", ("last_W1", "last_W2"))):
                 want = [slow_paper_metrics(nets["0"][k1], nets["0"][k2], nets[o][k1], nets[o][k2]) for o in "12"]
                 for metric in ("apc1", "apc2", "pe", "pe_authors"):
                     row = [r for r in rows if (r["lambda"], r["classes"], r["target"], r["metric"], r["mode"])
@@ -70,7 +73,14 @@ def test_analysis_logs_a_run_with_metrics_and_figure_equal_to_an_independent_imp
                     slow = "pe" if metric == "pe_authors" else metric  # the slow one is the authors' code
                     assert abs(float(row[0]["mean"]) - np.mean([w[slow] for w in want])) < 1e-9
                     checked += 1
-    assert checked == 2 * 2 * 4 + 2 * 2 * 2
+    assert checked == 3 * (2 * 4 + 2 * 2)
+    for lam, C in (("0.0", "4"), ("0.01", "4")):  # PE's noise floor, the slow way
+        n = nets_of[(lam, C)]
+        slow = [slow_pe_noise(n[str(a)]["W1"], n[str(a)]["W2"], n[str(b)]["W1"], n[str(b)]["W2"], float(lam) * 0.01,
+                              (1, a, b)) for a, b in [(0, 1), (0, 2), (1, 2)]]
+        row = [r for r in rows if (r["lambda"], r["classes"], r["metric"], r["mode"])
+               == (lam, C, "pe_noise", "all_pairs")]
+        assert len(row) == 1 and abs(float(row[0]["mean"]) - np.mean(slow)) < 1e-12  # > 0 at 0.01: test_mlflow_run
     for lam, C, target in (("0.01", "4", "params"), ("0.0", "2", "grads")):  # the rotation null, the slow way
         k1, k2 = ("W1", "W2") if target == "params" else ("grad_W1", "grad_W2")
         pairs = [(0, 1), (0, 2), (1, 2)]
@@ -158,3 +168,32 @@ def test_chance_is_one_over_the_hidden_units_and_gradients_start_at_epoch_1(trac
     assert grads0 and all(r["mean"] == "nan" for r in grads0)
     assert all(r["mean"] != "nan" for r in epochs if r["target"] == "grads" and r["epoch"] == "1"
                and r["metric"] in ("apc1", "pe"))
+
+
+@pytest.mark.slow
+def test_the_issue_grid_on_real_mnist_has_every_new_row(tracking, mnist_root, tmp_path):
+    """3 seeds x lambda {0, 0.01} x C {2, 3, 10}, 2 epochs of real MNIST: pe_authors at C = 2, the
+    rotation null for params and grads, PE's noise floor (0 at lambda 0, > 0 at 0.01: L1 leaves
+    weights hovering at zero), and the grads_last target."""
+    cfg = SweepConfig(name="small", seeds=(0, 1, 2), lambdas=(0.0, 0.01), classes=(2, 3, 10), epochs=2,
+                      probe_size=50, workers=1, analyze=False, data_dir=str(mnist_root),
+                      storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    run_sweep(cfg)
+    assert run_analysis(analyze_cfg(tmp_path, mnist_root)) == 0
+    rows = read_rows(tmp_path / "reports" / "small" / "metrics.csv")
+
+    def get(lam, C, target, metric, mode):
+        got = [r for r in rows if (r["lambda"], r["classes"], r["target"], r["metric"], r["mode"])
+               == (lam, C, target, metric, mode)]
+        assert len(got) == 1, (lam, C, target, metric, mode)
+        return float(got[0]["mean"])
+
+    for lam in ("0.0", "0.01"):
+        assert 0 <= get(lam, "2", "params", "pe_authors", "all_pairs") <= 1
+        for target in ("params", "grads"):
+            for C in ("2", "3", "10"):
+                assert 0 < get(lam, C, target, "apc1", "chance_rotation") < 1
+        for C in ("3", "10"):
+            assert np.isfinite(get(lam, C, "grads_last", "pe", "reference"))
+    assert all(get("0.0", C, "params", "pe_noise", "all_pairs") == 0 for C in ("3", "10"))
+    assert max(get("0.01", C, "params", "pe_noise", "all_pairs") for C in ("3", "10")) > 0

@@ -19,10 +19,11 @@ from tqdm import tqdm
 
 from . import tracking
 from .artifacts import replaced_dir
-from .cells import SeedData, cell_rows, epoch_rows
+from .cells import cell_rows, epoch_rows
 from .config import AnalyzeConfig, ConfigError
 from .data import DataError, default_data_dir, load_mnist, require_mnist
 from .report import gif_cells, write_outputs
+from .targets import SeedData
 
 CSV_COLUMNS = ["lambda", "classes", "target", "metric", "mode", "mean", "std", "ci_low", "ci_high", "n_pairs"]
 NEEDED = {"trajectory.npz": ("W1", "b1", "W2", "b2", "grad_W1", "grad_W2"), "embeddings.npz": ("h",)}
@@ -110,7 +111,7 @@ def analyse(client, runs, test_x, cfg: AnalyzeConfig):
                 notes.append(f"cell lambda={lam!r} C={C}: {len(seeds)} readable seed(s)"
                              + ("" if ref in seeds else f", reference seed {ref} missing") + "; not compared")
                 continue
-            r, pr = cell_rows(lam, C, seeds, ref, cfg.bootstrap)
+            r, pr = cell_rows(lam, C, seeds, ref, cfg.bootstrap, float(seed_runs[ref].data.params["lr"]))
             rows += r
             per_run.update(pr)
             erows += epoch_rows(lam, C, seeds, ref)

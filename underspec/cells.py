@@ -6,97 +6,26 @@ metrics.csv: lambda, classes, target, metric, mode, mean, std, ci_low, ci_high, 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from .metrics import chance_pe, disagreement, linear_cka, live_metrics, near_dead, pair_summary, paper_metrics
+from .nulls import ROTATION_METRICS, noise_values, rotation_values, shuffle_null
+from .targets import TARGETS, SeedData, target_arrays
 
 PAIR_METRICS = ("apc1", "apc2", "pe", "pe_authors", "apc1_live", "apc2_live", "pe_live", "pe_live_chance")
-TARGETS = {"params": ("W1", "W2"), "grads": ("grad_W1", "grad_W2")}
-
-
-@dataclass
-class SeedData:
-    """What one seed's run contributes: trajectory arrays, probe embeddings, predictions."""
-
-    run_id: str
-    traj: dict[str, np.ndarray]  # W1 (E+1, H, D), W2 (E+1, C, H), grad_* likewise
-    h: np.ndarray | None = None  # (P, H) final probe embeddings
-    pred: np.ndarray | None = None  # (N,) final test-set predictions
-    h0: np.ndarray | None = None  # (P, H) probe embeddings at initialisation (the chance level)
-    pred0: np.ndarray | None = None  # (N,) predictions at initialisation
-    test_acc: float = float("nan")
-    extra: dict = field(default_factory=dict)
-
-
-def shuffle_null(W1: np.ndarray, W2: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray]:
-    """The null for gradients and live units: entries shuffled within each W1 row (over pixels)
-    and each W2 column (over classes). Marginals stay, any correspondence between networks goes."""
-    return rng.permuted(W1, axis=1), rng.permuted(W2, axis=0)
 
 
 def pair_values(seeds: dict[int, SeedData], key: str, epoch: int = -1, null_rng=None, pairs=None):
     """{(a, b): metrics dict} for every pair a < b of seeds (or the given pairs) at one epoch."""
-    w1, w2 = TARGETS[key]
     live = {s: ~near_dead(d.traj["W1"][epoch]) for s, d in seeds.items()}  # from the weights, whatever the target
     out = {}
     for a, b in pairs if pairs is not None else itertools.combinations(sorted(seeds), 2):
-        A1, A2 = (seeds[a].traj[k][epoch].astype(np.float64) for k in (w1, w2))
-        B1, B2 = (seeds[b].traj[k][epoch].astype(np.float64) for k in (w1, w2))
+        (A1, A2), (B1, B2) = target_arrays(seeds[a], key, epoch), target_arrays(seeds[b], key, epoch)
         if null_rng is not None:
             B1, B2 = shuffle_null(B1, B2, null_rng)
         out[(a, b)] = {**paper_metrics(A1, A2, B1, B2), **live_metrics(A1, A2, B1, B2, live[a], live[b])}
     return out
-
-
-ROTATION_METRICS = ("apc1", "apc2", "pe", "pe_authors")
-ROTATION_DRAWS = 20
-
-
-def haar_orthogonal(n: int, rng) -> np.ndarray:
-    """(n, n) Haar-random orthogonal matrix: QR of a Gaussian matrix, column signs fixed by R's
-    diagonal (without the fix the distribution is not uniform)."""
-    Q, R = np.linalg.qr(rng.normal(size=(n, n)))
-    return Q * np.where(np.diag(R) < 0, -1.0, 1.0)
-
-
-def rotate_units(W1: np.ndarray, W2: np.ndarray, live: np.ndarray, Q: np.ndarray):
-    """W1 (H, D), W2 (C, H) with the live units re-mixed by Q (n_live, n_live): W1 -> Q W1 and
-    W2 -> W2 Q^T on the live units, near-dead ones untouched. The span of the live units' W1 rows
-    is kept; which unit is which is scrambled."""
-    W1, W2 = W1.copy(), W2.copy()
-    W1[live] = Q @ W1[live]
-    W2[:, live] = W2[:, live] @ Q.T
-    return W1, W2
-
-
-def rotation_values(seeds: dict[int, SeedData], key: str, draws: int = ROTATION_DRAWS, epoch: int = -1):
-    """{(a, b): {metric: mean over `draws` rotations}}: the rotation null of every pair a < b.
-    Each pair draws from its own generator, seeded by the pair: a value never depends on what
-    else is computed."""
-    w1, w2 = TARGETS[key]
-    out = {}
-    for a, b in itertools.combinations(sorted(seeds), 2):
-        A1, A2 = (seeds[a].traj[k][epoch].astype(np.float64) for k in (w1, w2))
-        B1, B2 = (seeds[b].traj[k][epoch].astype(np.float64) for k in (w1, w2))
-        live = ~near_dead(seeds[b].traj["W1"][epoch])
-        rng = np.random.default_rng((a, b))
-        got = [paper_metrics(A1, A2, *rotate_units(B1, B2, live, haar_orthogonal(int(live.sum()), rng)))
-               for _ in range(draws)] if live.any() else []
-        out[(a, b)] = {m: float(np.mean([g[m] for g in got])) if got else float("nan") for m in ROTATION_METRICS}
-    return out
-
-
-def rotation_rows(lam, C, target, pairs: dict, seeds: dict[int, SeedData], order: list[int], n_boot: int):
-    """The rotation null (`chance_rotation`) and trained minus null, paired by pair, with the seed
-    bootstrap interval (`minus_rotation`): the trained value exceeds the null where it excludes 0."""
-    null = rotation_values(seeds, target)
-    rows = summarise(lam, C, target, null, order[0], order, n_boot, {"all_pairs": "chance_rotation"},
-                     ROTATION_METRICS)
-    diff = {k: {m: pairs[k][m] - v[m] for m in ROTATION_METRICS} for k, v in null.items()}
-    return rows + summarise(lam, C, target, diff, order[0], order, n_boot, {"all_pairs": "minus_rotation"},
-                            ROTATION_METRICS)
 
 
 def _row(lam, C, target, metric, mode, stats):
@@ -116,6 +45,17 @@ def reference_summary(vals: dict, ref: int, n_boot: int, rng_seed: int = 0):
     return float(v.mean()), std, float(lo), float(hi), len(v)
 
 
+def rotation_rows(lam, C, target, pairs: dict, seeds: dict[int, SeedData], order: list[int], n_boot: int):
+    """The rotation null (`chance_rotation`) and trained minus null, paired by pair, with the seed
+    bootstrap interval (`minus_rotation`): the trained value exceeds the null where it excludes 0."""
+    null = rotation_values(seeds, target)
+    rows = summarise(lam, C, target, null, order[0], order, n_boot, {"all_pairs": "chance_rotation"},
+                     ROTATION_METRICS)
+    diff = {k: {m: pairs[k][m] - v[m] for m in ROTATION_METRICS} for k, v in null.items()}
+    return rows + summarise(lam, C, target, diff, order[0], order, n_boot, {"all_pairs": "minus_rotation"},
+                            ROTATION_METRICS)
+
+
 def summarise(lam, C, target, pairs: dict, ref: int, seeds: list[int], n_boot: int, modes, metrics=PAIR_METRICS):
     rows = []
     for metric in metrics:
@@ -127,7 +67,7 @@ def summarise(lam, C, target, pairs: dict, ref: int, seeds: list[int], n_boot: i
     return rows
 
 
-def cell_rows(lam: float, C: int, seeds: dict[int, SeedData], ref: int, n_boot: int = 1000):
+def cell_rows(lam: float, C: int, seeds: dict[int, SeedData], ref: int, n_boot: int = 1000, lr: float = 0.01):
     """Every metrics.csv row of one cell, plus per-run values against the reference."""
     order = sorted(seeds)
     rows, per_run = [], {}
@@ -147,6 +87,8 @@ def cell_rows(lam: float, C: int, seeds: dict[int, SeedData], ref: int, n_boot: 
     rows += summarise(lam, C, "params", init, ref, order, n_boot, {"all_pairs": "chance_init"})
     ch = chance_pe(next(iter(seeds.values())).traj["W1"].shape[1])  # 1/H
     rows.append(_row(lam, C, "params", "pe", "chance_uniform", (ch, 0.0, ch, ch, 0)))
+    rows += summarise(lam, C, "params", noise_values(seeds, lam, lr), ref, order, n_boot,
+                      {"all_pairs": "all_pairs"}, ("pe_noise",))
     rows += function_rows(lam, C, seeds, order, n_boot)
     return rows, per_run
 
@@ -166,11 +108,22 @@ def function_rows(lam, C, seeds: dict[int, SeedData], order: list[int], n_boot: 
                 rows.append(_row(lam, C, "function", name, mode, pair_summary(vals, order, n_boot)))
     accs = np.array([seeds[s].test_acc for s in order])
     dead = np.array([near_dead(seeds[s].traj["W1"][-1]).sum() for s in order], float)
-    for name, v in (("test_acc", accs), ("near_dead_units", dead)):
+    w0 = np.array([init_correlation(seeds[s]) for s in order])
+    for target, name, v in (("function", "test_acc", accs), ("params", "near_dead_units", dead),
+                            ("grads", "corr_with_init", w0)):
         std = float(v.std(ddof=1)) if len(v) > 1 else float("nan")
-        rows.append(_row(lam, C, "function" if name == "test_acc" else "params", name, "seeds",
-                         (float(v.mean()), std, float(v.min()), float(v.max()), len(v))))
+        rows.append(_row(lam, C, target, name, "seeds", (float(v.mean()), std, float(v.min()), float(v.max()), len(v))))
     return rows
+
+
+def init_correlation(sd: SeedData) -> float:
+    """Mean over units of Pearson(cumulative gradient row, initial W1 row). Near 1 where L1 drove
+    the weights to about 0: the cumulative gradient is then (W0 - WT) / lr, about W0 / lr."""
+    G, W0 = sd.traj["grad_W1"][-1].astype(np.float64), sd.traj["W1"][0].astype(np.float64)
+    Gc, Wc = G - G.mean(1, keepdims=True), W0 - W0.mean(1, keepdims=True)
+    den = np.sqrt((Gc * Gc).sum(1) * (Wc * Wc).sum(1))
+    ok = den > 0
+    return float(((Gc * Wc).sum(1)[ok] / den[ok]).mean()) if ok.any() else float("nan")
 
 
 def epoch_rows(lam: float, C: int, seeds: dict[int, SeedData], ref: int) -> list[dict]:
@@ -178,7 +131,7 @@ def epoch_rows(lam: float, C: int, seeds: dict[int, SeedData], ref: int) -> list
     E = min(s.traj["W1"].shape[0] for s in seeds.values())
     ref_pairs = [(min(ref, s), max(ref, s)) for s in sorted(seeds) if s != ref]
     out = []
-    for target in TARGETS:
+    for target in ("params", "grads"):
         for e in range(E):
             # The cumulative gradient is zero at epoch 0: nothing to correlate, every metric NaN.
             pairs = pair_values(seeds, target, epoch=e, pairs=ref_pairs) if target == "params" or e else {}
@@ -187,3 +140,4 @@ def epoch_rows(lam: float, C: int, seeds: dict[int, SeedData], ref: int) -> list
                 out.append({"lambda": lam, "classes": C, "target": target, "epoch": e, "metric": metric,
                             "mean": float(np.mean(vals)) if vals else float("nan")})
     return out
+
