@@ -4,9 +4,7 @@ named by run id and path, every other cell is still computed, and the exit statu
 """
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +20,7 @@ from .artifacts import replaced_dir
 from .cells import cell_rows, epoch_rows
 from .config import AnalyzeConfig, ConfigError
 from .data import DataError, default_data_dir, load_mnist, require_mnist
-from .report import gif_cells, write_outputs
+from .report import gif_cells, to_csv, write_outputs
 from .targets import SeedData
 
 CSV_COLUMNS = ["lambda", "classes", "target", "metric", "mode", "mean", "std", "ci_low", "ci_high", "n_pairs"]
@@ -38,6 +36,8 @@ class Loaded:
     problems: list[str] = field(default_factory=list)
     digests: dict[str, dict[str, str]] = field(default_factory=dict)
     n_cells: int = 0
+    pe_pairs: dict[tuple[float, int], dict] = field(default_factory=dict)  # cell -> {(a, b): PE}
+    seeds: set[int] = field(default_factory=set)
 
 
 def read_npz(path: Path, keys) -> dict[str, np.ndarray]:
@@ -111,7 +111,9 @@ def analyse(client, runs, test_x, cfg: AnalyzeConfig):
                 notes.append(f"cell lambda={lam!r} C={C}: {len(seeds)} readable seed(s)"
                              + ("" if ref in seeds else f", reference seed {ref} missing") + "; not compared")
                 continue
-            r, pr = cell_rows(lam, C, seeds, ref, cfg.bootstrap, float(seed_runs[ref].data.params["lr"]))
+            r, pr, loaded.pe_pairs[(lam, C)] = cell_rows(lam, C, seeds, ref, cfg.bootstrap,
+                                                         float(seed_runs[ref].data.params["lr"]))
+            loaded.seeds |= set(seeds)
             rows += r
             per_run.update(pr)
             erows += epoch_rows(lam, C, seeds, ref)
@@ -120,12 +122,6 @@ def analyse(client, runs, test_x, cfg: AnalyzeConfig):
     return rows, erows, per_run, notes, loaded
 
 
-def to_csv(rows: list[dict], columns: list[str]) -> str:
-    out = io.StringIO()
-    w = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
-    w.writeheader()
-    w.writerows(rows)
-    return out.getvalue()
 
 
 def run_analysis(cfg: AnalyzeConfig, nested_in: str | None = None) -> int:

@@ -68,12 +68,15 @@ def summarise(lam, C, target, pairs: dict, ref: int, seeds: list[int], n_boot: i
 
 
 def cell_rows(lam: float, C: int, seeds: dict[int, SeedData], ref: int, n_boot: int = 1000, lr: float = 0.01):
-    """Every metrics.csv row of one cell, plus per-run values against the reference."""
+    """Every metrics.csv row of one cell, per-run values against the reference, and the PE of
+    every pair of seeds (parameters; for the trend tests)."""
     order = sorted(seeds)
-    rows, per_run = [], {}
+    rows, per_run, pe_pairs = [], {}, {}
     both = {"reference": "reference", "all_pairs": "all_pairs"}
     for target in TARGETS:
         pairs = pair_values(seeds, target)
+        if target == "params":
+            pe_pairs = {k: v["pe"] for k, v in pairs.items()}
         rows += summarise(lam, C, target, pairs, ref, order, n_boot, both)
         for (a, b), m in pairs.items():
             if ref in (a, b):
@@ -90,7 +93,7 @@ def cell_rows(lam: float, C: int, seeds: dict[int, SeedData], ref: int, n_boot: 
     rows += summarise(lam, C, "params", noise_values(seeds, lam, lr), ref, order, n_boot,
                       {"all_pairs": "all_pairs"}, ("pe_noise",))
     rows += function_rows(lam, C, seeds, order, n_boot)
-    return rows, per_run
+    return rows, per_run, pe_pairs
 
 
 def function_rows(lam, C, seeds: dict[int, SeedData], order: list[int], n_boot: int):

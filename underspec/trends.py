@@ -1,0 +1,92 @@
+"""The paper's trend claims as tests: one bootstrap over whole seeds, applied to every cell at
+once (the cells share their seeds), contrasts fixed before looking, effect sizes with 95%
+intervals, and a verdict that says no more than the data allow. Pure numpy.
+
+Input: PE per pair of seeds in each (lambda, C) cell (all pairs). C = 2 never enters (PE is
+undefined there); C >= 3 is pooled.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+Cell = tuple[float, int]
+
+
+def pair_matrix(values: dict[tuple[int, int], float], seeds: list[int]) -> np.ndarray:
+    """(n, n) symmetric matrix of a pair metric, NaN on the diagonal and where missing."""
+    V = np.full((len(seeds), len(seeds)), np.nan)
+    for (a, b), v in values.items():
+        V[seeds.index(a), seeds.index(b)] = V[seeds.index(b), seeds.index(a)] = v
+    return V
+
+
+def boot_cell_means(pe: dict[Cell, dict], seeds: list[int], n_boot: int, rng_seed: int = 0):
+    """{cell: (n_boot,) means over the distinct pairs of each seed resample}, the first entry the
+    observed mean. The same resamples serve every cell: the cells share their seeds."""
+    n = len(seeds)
+    idx = np.vstack([np.arange(n), np.random.default_rng(rng_seed).integers(0, n, size=(n_boot, n))])
+    upper = np.triu(np.ones((n, n), bool), 1)
+    out = {}
+    for cell, values in pe.items():
+        M = pair_matrix(values, seeds)[idx[:, :, None], idx[:, None, :]]  # (1 + n_boot, n, n)
+        M = np.where(upper, M, np.nan)
+        with np.errstate(invalid="ignore"):
+            out[cell] = np.nansum(M, (1, 2)) / np.isfinite(M).sum((1, 2))
+    return out
+
+
+def contrasts(means: dict[Cell, np.ndarray]) -> dict[str, tuple[str, np.ndarray, int]]:
+    """name -> (the paper's statement, the contrast per resample, its expected sign)."""
+    lams = sorted({lam for lam, C in means if C >= 3})
+    cs = sorted({C for _, C in means if C >= 3})
+    by_lam = {lam: np.nanmean([means[(lam, C)] for C in cs if (lam, C) in means], 0) for lam in lams}
+    by_c = np.array([np.nanmean([means[(lam, C)] for lam in lams if (lam, C) in means], 0) for C in cs])
+    out = {}
+    if len(cs) >= 2:
+        x = np.array(cs, float) - np.mean(cs)
+        out["pe_rises_with_C"] = ("PE grows with the number of classes (slope of PE per class, C >= 3)",
+                                  (x[:, None] * (by_c - by_c.mean(0))).sum(0) / (x * x).sum(), +1)
+    inner = [lam for lam in lams if 0 < lam < lams[-1]]
+    if 0.0 in by_lam and inner:
+        mid = np.mean([by_lam[lam] for lam in inner], 0)
+        out["pe_rises_with_lambda"] = ("PE rises with lambda (mean over 0 < lambda < max, minus lambda 0)",
+                                       mid - by_lam[0.0], +1)
+        out["pe_falls_at_large_lambda"] = (f"then falls (lambda {lams[-1]!r} minus the mean over 0 < lambda < max)",
+                                           by_lam[lams[-1]] - mid, -1)
+    for peak, said in ((0.005, "the peak is at 0.005 (text)"), (0.001, "0.001 gives the highest PE (text, caption)")):
+        if peak in by_lam:
+            for other in (lam for lam in lams if lam != peak):
+                out[f"pe_at_{peak!r}_minus_{other!r}"] = (f"{said}: PE({peak!r}) - PE({other!r})",
+                                                           by_lam[peak] - by_lam[other], +1)
+    return out
+
+
+def verdict(lo: float, hi: float, sign: int, est: float, floor: float, n_seeds: int) -> tuple[str, str]:
+    """'agree', 'disagree' or 'cannot tell at n seeds', and why."""
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return f"cannot tell at {n_seeds} seeds", "no interval"
+    if abs(est) < 2 * floor and lo <= 0 <= hi:
+        return "tie", f"|effect| below twice PE's noise floor ({2 * floor:.3f}) and the interval holds 0"
+    if lo > 0 or hi < 0:
+        side = 1 if lo > 0 else -1
+        return ("agree" if side == sign else "disagree"), "the 95% interval excludes 0"
+    return f"cannot tell at {n_seeds} seeds", "the 95% interval holds 0"
+
+
+def trend_rows(pe: dict[Cell, dict], seeds: list[int], n_boot: int = 2000, noise: float = 0.0):
+    """Rows for trends.csv (one per contrast) and the argmax of the lambda means per resample
+    (description only: an argmax picked on the same resample is not tested)."""
+    pe = {cell: v for cell, v in pe.items() if cell[1] >= 3}
+    if not pe:
+        return [], {}
+    means = boot_cell_means(pe, seeds, n_boot)
+    rows = []
+    for name, (said, c, sign) in contrasts(means).items():
+        lo, hi = np.nanpercentile(c[1:], [2.5, 97.5]) if np.isfinite(c[1:]).any() else (np.nan, np.nan)
+        v, why = verdict(float(lo), float(hi), sign, float(c[0]), noise, len(seeds))
+        rows.append({"contrast": name, "statement": said, "estimate": float(c[0]), "ci_low": float(lo),
+                     "ci_high": float(hi), "verdict": v, "why": why})
+    lams = sorted({lam for lam, _ in pe})
+    by_lam = np.array([np.nanmean([means[cell] for cell in pe if cell[0] == lam], 0) for lam in lams])
+    winners = np.array(lams)[np.nanargmax(by_lam[:, 1:], 0)]
+    return rows, {lam: float(np.mean(winners == lam)) for lam in lams}
