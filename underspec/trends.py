@@ -88,5 +88,6 @@ def trend_rows(pe: dict[Cell, dict], seeds: list[int], n_boot: int = 2000, noise
                      "ci_high": float(hi), "verdict": v, "why": why})
     lams = sorted({lam for lam, _ in pe})
     by_lam = np.array([np.nanmean([means[cell] for cell in pe if cell[0] == lam], 0) for lam in lams])
-    winners = np.array(lams)[np.nanargmax(by_lam[:, 1:], 0)]
-    return rows, {lam: float(np.mean(winners == lam)) for lam in lams}
+    ok = np.isfinite(by_lam[:, 1:]).all(0)  # resamples with a value for every lambda
+    winners = np.array(lams)[np.argmax(by_lam[:, 1:][:, ok], 0)] if ok.any() else np.array([])
+    return rows, {lam: float(np.mean(winners == lam)) if len(winners) else float("nan") for lam in lams}
