@@ -7,6 +7,8 @@ undefined there); C >= 3 is pooled.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 Cell = tuple[float, int]
@@ -79,6 +81,12 @@ def trend_rows(pe: dict[Cell, dict], seeds: list[int], n_boot: int = 2000, noise
     pe = {cell: v for cell, v in pe.items() if cell[1] >= 3}
     if not pe:
         return [], {}
+    with warnings.catch_warnings():  # a resample of one distinct seed has no pair: NaN, said once below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _trend_rows(pe, seeds, n_boot, noise)
+
+
+def _trend_rows(pe, seeds, n_boot, noise):
     means = boot_cell_means(pe, seeds, n_boot)
     rows = []
     for name, (said, c, sign) in contrasts(means).items():
