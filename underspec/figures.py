@@ -97,6 +97,27 @@ def fig3_1(rows, path: Path, mode: str = "reference") -> list[str]:
     return titles
 
 
+def rotation_fig(rows, path: Path) -> None:
+    """Trained (all pairs) beside the rotation null, APC-1 and PE, for parameters and gradients:
+    where the two look alike, the similarity is a shared subspace, not corresponding units."""
+    lambdas = sorted({r["lambda"] for r in rows})
+    classes = sorted({r["classes"] for r in rows})
+    fig, axes = plt.subplots(2, 4, figsize=(20, 8), constrained_layout=True)
+    for i, target in enumerate(("params", "grads")):
+        for j, (metric, mode) in enumerate((("apc1", "all_pairs"), ("apc1", "chance_rotation"),
+                                            ("pe_authors", "all_pairs"), ("pe_authors", "chance_rotation"))):
+            M = _grid(rows, target, metric, mode, lambdas, classes)
+            what = "trained" if mode == "all_pairs" else "rotation null"
+            name = "PE (the authors' at C = 2)" if metric == "pe_authors" else NAMES[metric]
+            im = _heatmap(axes[i, j], M, lambdas, classes, f"{name}, {target}: {what}")
+            fig.colorbar(im, ax=axes[i, j])
+    fig.suptitle("Trained networks beside the rotation null (the other network's live units re-mixed by a "
+                 "random rotation: same subspace, unit identity scrambled). Trained minus null, with its "
+                 "interval: mode minus_rotation in metrics.csv.", fontsize=10)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def over_epochs(erows, path: Path, rows=()) -> None:
     """APC-1 and PE against epoch, one line per lambda, at the largest C (reference mode); the
     cumulative gradient is zero at epoch 0, so the gradient curves start at epoch 1."""

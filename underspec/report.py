@@ -40,7 +40,8 @@ def write_outputs(out: Path, cfg, loaded, rows, erows, notes, csv_text, epoch_cs
         figures.fig3_1(rows, figs / "fig3_1.png")
         figures.fig3_1(rows, figs / "fig3_1_all_pairs.png", mode="all_pairs")
         figures.function_fig(rows, figs / "function.png")
-        files += [figs / "fig3_1.png", figs / "fig3_1_all_pairs.png", figs / "function.png"]
+        figures.rotation_fig(rows, figs / "rotation.png")
+        files += [figs / "fig3_1.png", figs / "fig3_1_all_pairs.png", figs / "function.png", figs / "rotation.png"]
     if erows:
         figures.over_epochs(erows, figs / "over_epochs.png", rows)
         files.append(figs / "over_epochs.png")
@@ -63,17 +64,6 @@ def write_outputs(out: Path, cfg, loaded, rows, erows, notes, csv_text, epoch_cs
     (out / "report.md").write_text(report_md(cfg, loaded, rows, notes) + trends_md(trends, argmax, loaded))
     files += [out / "trends.csv", out / "report.md"]
     return files
-
-
-def _get(rows, lam, C, target, metric, mode):
-    for r in rows:
-        if (r["lambda"], r["classes"], r["target"], r["metric"], r["mode"]) == (lam, C, target, metric, mode):
-            return r["mean"]
-    return float("nan")
-
-
-def _fmt(x) -> str:
-    return "n/a" if not np.isfinite(x) else f"{x:.3f}"
 
 
 def trends_of(loaded, rows, n_boot: int):
@@ -110,35 +100,58 @@ def chance_text(rows) -> str:
     return ", ".join(f"{x:.4f} (1/{round(1 / x)})" for x in levels) or "n/a"
 
 
+def _ci(rows, lam, C, target, metric, mode) -> str:
+    for r in rows:
+        if (r["lambda"], r["classes"], r["target"], r["metric"], r["mode"]) == (lam, C, target, metric, mode):
+            if not np.isfinite(r["mean"]):
+                return "n/a"
+            ci = f" [{r['ci_low']:.2f}, {r['ci_high']:.2f}]" if np.isfinite(r["ci_low"]) and mode != "seeds" else ""
+            return f"{r['mean']:.3f}{ci}"
+    return "n/a"
+
+
+TABLE = [  # (header, target, metric, mode)
+    ("PE", "params", "pe", "all_pairs"), ("PE (authors', C = 2)", "params", "pe_authors", "all_pairs"),
+    ("PE rotation null", "params", "pe_authors", "chance_rotation"),
+    ("PE minus null", "params", "pe_authors", "minus_rotation"), ("PE noise floor", "params", "pe_noise", "all_pairs"),
+    ("APC-1", "params", "apc1", "all_pairs"), ("APC-1 rotation null", "params", "apc1", "chance_rotation"),
+    ("APC-1 untrained", "params", "apc1", "chance_init"), ("APC-2", "params", "apc2", "all_pairs"),
+    ("PE grads", "grads", "pe", "all_pairs"), ("PE last-epoch grads", "grads_last", "pe", "all_pairs"),
+    ("corr(cum. grad, W0)", "grads", "corr_with_init", "seeds"), ("PE live", "params", "pe_live", "all_pairs"),
+    ("PE live chance", "params", "pe_live_chance", "all_pairs"),
+    ("near-dead units", "params", "near_dead_units", "seeds"), ("CKA", "function", "cka", "all_pairs"),
+    ("disagreement", "function", "disagreement", "all_pairs"), ("test acc", "function", "test_acc", "seeds"),
+]
+
+
 def report_md(cfg, loaded, rows, notes) -> str:
     cells = sorted({(r["lambda"], r["classes"]) for r in rows})
     lines = [f"# Analysis of sweep `{cfg.sweep}`", "",
              f"{len(loaded.digests)} FINISHED training runs in {loaded.n_cells} (lambda, C) cells, "
-             f"{len(cells)} compared; "
-             f"reference seed: {'smallest in each cell' if cfg.reference_seed < 0 else cfg.reference_seed}. "
-             f"Means over (reference, other) pairs; `all_pairs` figures in metrics.csv carry 95% "
-             f"bootstrap intervals ({cfg.bootstrap} resamples of seeds).", "",
-             f"Chance: PE {chance_text(rows)}; `pe_live`: `pe_live_chance`, the mean over pairs of "
-             "1/max(n_live_a, n_live_b); APC of weights: independently initialised, untrained "
-             "networks of the same C (`chance_init`); gradients and live units: entries shuffled within "
-             "each unit (`chance_shuffle`). A unit is near-dead when its largest |weight| is below "
-             f"{NEAR_DEAD_FRACTION:g} of the layer's largest; `*_live` metrics match live units only "
-             "(min(n_a, n_b) pairs; for gradients, the live units of the weights at the same epoch). "
-             "PE at C = 2 is n/a (every W2 |Pearson| is 1: the matching is a tie); `pe_authors` is what the "
-             "authors' code gives there, the fraction of W1 matches with p1(i) == i: chance by construction, "
-             "since unit indices are arbitrary across seeds. APC-2 at C = 2 is 1 by construction.", "",
-             "| lambda | C | PE | APC-1 | APC-2 | PE grads | APC-1 grads | APC-1 chance | PE live "
-             "| near-dead units | CKA | disagreement | test acc |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             f"{len(cells)} compared. Primary: all pairs of seeds, with 95% intervals from {cfg.bootstrap} "
+             "resamples of whole seeds. The `reference` rows of metrics.csv (the paper's procedure: the "
+             f"reference seed, {'the smallest' if cfg.reference_seed < 0 else cfg.reference_seed}, against each "
+             "other) share that one seed, so their intervals are conditional on it.", "", definitions(rows), "",
+             "| lambda | C | " + " | ".join(h for h, *_ in TABLE) + " |", "|---|---|" + "---|" * len(TABLE)]
     for lam, C in cells:
-        def g(t, m, mode="reference", lam=lam, C=C):
-            return _fmt(_get(rows, lam, C, t, m, mode))
-
-        lines.append(f"| {lam!r} | {C} | {g('params', 'pe')} | {g('params', 'apc1')} | {g('params', 'apc2')} "
-                     f"| {g('grads', 'pe')} | {g('grads', 'apc1')} | {g('params', 'apc1', 'chance_init')} "
-                     f"| {g('params', 'pe_live')} | {g('params', 'near_dead_units', 'seeds')} "
-                     f"| {g('function', 'cka', 'all_pairs')} | {g('function', 'disagreement', 'all_pairs')} "
-                     f"| {g('function', 'test_acc', 'seeds')} |")
+        lines.append(f"| {lam!r} | {C} | " + " | ".join(_ci(rows, lam, C, *k) for _, *k in TABLE) + " |")
     if loaded.problems or notes:
         lines += ["", "## Problems and notes", ""] + [f"- {x}" for x in loaded.problems + notes]
     return "\n".join(lines) + "\n"
+
+
+def definitions(rows) -> str:
+    return (f"Chance: PE {chance_text(rows)}; `pe_live`: `pe_live_chance`, the mean over pairs of "
+            "1/max(n_live_a, n_live_b); APC of weights: independently initialised, untrained networks of the "
+            "same C (`chance_init`); gradients: entries shuffled within each unit (`chance_shuffle`). Rotation "
+            "null (`chance_rotation`): the other network's live units re-mixed by a Haar-random rotation, 20 "
+            "draws per pair; it keeps the span of the units and scrambles which is which, so trained values "
+            "above it (`minus_rotation`, paired by pair, interval excluding 0) say the units correspond, not "
+            "only the subspace. PE noise floor (`pe_noise`): the std of PE when the near-dead weights "
+            "(|w| <= 1.5 lambda lr) are redrawn within that band; a difference below twice it is a tie. A unit "
+            f"is near-dead when its largest |weight| is below {NEAR_DEAD_FRACTION:g} of the layer's largest; "
+            "`*_live` metrics match live units only (for gradients, the live units of the weights). PE at "
+            "C = 2 is n/a (every W2 |Pearson| is 1: a tie); `pe_authors` is the authors' code's value, the "
+            "fraction of W1 matches with p1(i) == i there: chance by construction. APC-2 at C = 2 is 1 by "
+            "construction. Gradients: `grads` is the gradient summed since initialisation (at lambda > 0 about "
+            "W0 / lr, see `corr_with_init`), `grads_last` the gradient summed over the last epoch alone.")
