@@ -278,3 +278,25 @@ def test_a_worker_killed_right_after_creating_its_sweep_run_leaves_nothing_runni
     assert run_sweep(cfg) == 8
     assert client.get_run(orphan.info.run_id).info.status == "KILLED"
     assert not [r for r in client.search_runs([exp], "") if r.info.status == "RUNNING"]
+
+
+def test_a_twin_left_by_a_retried_create_is_deleted_not_shown(sweep_env, monkeypatch):
+    """MLflow's client retries a create request whose answer was lost (the server killed after
+    storing it): the first run is never used again. The sweep deletes such an empty twin when it
+    ends, so the experiment shows one run per point; nothing recorded is lost."""
+    from mlflow.tracking import MlflowClient
+
+    client, exp, cfg = sweep_env
+    create, made = MlflowClient.create_run, []
+
+    def create_twice_once(self, *args, **kwargs):
+        if not made and (kwargs.get("tags") or {}).get("underspec.role") == "train":
+            made.append(create(self, *args, **kwargs))  # stored, but its answer "lost"
+        return create(self, *args, **kwargs)
+
+    monkeypatch.setattr(MlflowClient, "create_run", create_twice_once)
+    assert run_sweep(cfg) == 8
+    twin = client.get_run(made[0].info.run_id)
+    assert twin.info.lifecycle_stage == "deleted"
+    runs = train_runs(client, exp)
+    assert len(runs) == 8 and {r.info.status for r in runs} == {"FINISHED"}

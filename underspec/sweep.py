@@ -179,8 +179,7 @@ def work(cfg: SweepConfig, study, storage, points, claims: dict, base: int, data
                 run_chunk(cfg, study, parent, claims, ledger, data, wid, progress)
                 interrupts.check()
                 _, claims = next_claims(cfg, study, storage, points, parent.client, wid)
-            # A create_run retried after the server had stored it leaves a RUNNING twin: end it.
-            tracking.end_worker_runs(parent.client, cfg.name, {wid: ""}, keep={parent.run_id})
+            tracking.remove_twins(parent.client, cfg.name, wid, keep={parent.run_id})
             tracking.log_text(parent, summary_csv(cfg, study, points, parent), "summary.csv")
     except tracking.TRACKING_ERRORS as exc:
         # The tracking server is gone: say so in the study (a separate store) for whoever

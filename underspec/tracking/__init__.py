@@ -7,6 +7,7 @@ from .queries import (
     end_worker_runs,
     final_metric,
     ledger,
+    remove_twins,
     running_workers,
     search_all,
     sweep_runs,
@@ -52,6 +53,6 @@ __all__ = [
     "TAG_WORKER", "TRACKING_ERRORS", "TRAJECTORY", "Parent", "artifact_path", "client", "config_hash",
     "create_train_run", "display_uri", "end_runs", "end_worker_runs", "environment_tags", "error_line",
     "experiment_id", "experiment_name", "fail_fast", "failure_line", "final_metric", "finish_train_run",
-    "ledger", "log_analysis", "log_progress", "log_text", "parent_run", "redact", "run_name", "run_params",
-    "running_workers", "search_all", "store_exists", "sweep_runs", "tag_projects_run",
+    "ledger", "log_analysis", "log_progress", "log_text", "parent_run", "redact", "remove_twins", "run_name",
+    "run_params", "running_workers", "search_all", "store_exists", "sweep_runs", "tag_projects_run",
 ]

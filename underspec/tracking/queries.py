@@ -73,6 +73,23 @@ def _running(client: MlflowClient, sweep: str) -> list:
     return search_all(client, [e.experiment_id for e in client.search_experiments()], flt)
 
 
+def remove_twins(client: MlflowClient, sweep: str, worker: str, keep=()) -> int:
+    """Delete this worker's RUNNING runs other than `keep`, when it has ended every run it trained.
+    Such a run is a twin: MLflow's client retries a create request whose answer was lost (the
+    server went away after storing it), and the first run it created is never used again. It
+    holds its creation tags and nothing else; one that holds a param or a metric is ended KILLED
+    instead, so nothing recorded is lost. Returns the number deleted."""
+    runs = [r for r in _running(client, sweep) if r.data.tags.get(TAG_WORKER) == worker
+            and r.info.run_id not in keep]
+    empty = [r for r in runs if not r.data.params and not r.data.metrics]
+    for r in empty:
+        client.delete_run(r.info.run_id)
+    rest = [r.info.run_id for r in runs if r not in empty]
+    if rest:
+        end_runs(client, rest, KILLED, f"worker {worker} ended without using this run")
+    return len(empty)
+
+
 def running_workers(client: MlflowClient, sweep: str) -> set[str]:
     """Worker ids of this sweep's RUNNING runs."""
     return {r.data.tags[TAG_WORKER] for r in _running(client, sweep) if TAG_WORKER in r.data.tags}
