@@ -197,3 +197,16 @@ def test_the_issue_grid_on_real_mnist_has_every_new_row(tracking, mnist_root, tm
             assert np.isfinite(get(lam, C, "grads_last", "pe", "reference"))
     assert all(get("0.0", C, "params", "pe_noise", "all_pairs") == 0 for C in ("3", "10"))
     assert max(get("0.01", C, "params", "pe_noise", "all_pairs") for C in ("3", "10")) > 0
+    for lam in ("0.0", "0.01"):  # the barriers: five matchings and the yardstick, both modes
+        for C in ("3", "10"):
+            for mode in ("reference", "all_pairs"):
+                for m in ("identity", "paper", "weight", "activation", "weight+repair"):
+                    assert get(lam, C, "barrier", f"loss_barrier.{m}", mode) >= 0
+                    assert get(lam, C, "barrier", f"error_barrier.{m}", mode) >= 0
+                assert 0 <= get(lam, C, "barrier", "matching_agreement", mode) <= 1
+                assert get(lam, C, "barrier", "loss_barrier.same_run", mode) >= 0
+    analysis = tracking.search_runs([tracking.get_experiment_by_name("underspec-test").experiment_id],
+                                    "tags.`underspec.role` = 'analysis'")[0]
+    figs = {a.path for a in tracking.list_artifacts(analysis.info.run_id, "figures")}
+    assert {"figures/barriers.png", "figures/interpolation.png"} <= figs
+    assert "## One basin up to permutation?" in (tmp_path / "reports" / "small" / "report.md").read_text()

@@ -54,3 +54,20 @@ def test_every_cell_shares_the_seed_resamples_and_the_first_entry_is_observed():
     assert means[(0.0, 3)][0] == np.mean(list(vals.values()))
     V = pair_matrix(vals, SEEDS)
     assert np.isnan(np.diag(V)).all() and V[0, 1] == V[1, 0] == 42.0
+
+
+def test_within_cell_spearman_removes_cell_effects_and_finds_a_pair_level_link():
+    from underspec.trends import within_cell_spearman
+
+    rng = np.random.default_rng(0)
+    pairs = list(itertools.combinations(SEEDS, 2))
+    x, y_same, y_cell = {}, {}, {}
+    for k, cell in enumerate([(0.0, 3), (0.01, 5), (0.05, 10)]):
+        v = {p: rng.normal() + 10 * k for p in pairs}  # cells far apart: a pooled raw correlation would be ~1
+        x[cell] = v
+        y_same[cell] = {p: -2 * v[p] + 0.1 * rng.normal() for p in pairs}  # lower y where x is higher, within cells
+        y_cell[cell] = {p: 10 * k + rng.normal() for p in pairs}  # only the cell effect in common
+    rho, lo, hi = within_cell_spearman(x, y_same, SEEDS, n_boot=200)
+    assert rho < -0.9 and hi < 0
+    rho, lo, hi = within_cell_spearman(x, y_cell, SEEDS, n_boot=200)
+    assert lo < 0 < hi and abs(rho) < 0.3

@@ -17,9 +17,10 @@ from tqdm import tqdm
 
 from . import tracking
 from .artifacts import replaced_dir
+from .barrier import N_MATCH
 from .cells import cell_rows, epoch_rows
 from .config import AnalyzeConfig, ConfigError
-from .data import DataError, default_data_dir, load_mnist, require_mnist
+from .data import DataError, default_data_dir, fold_labels, load_mnist, require_mnist
 from .report import gif_cells, to_csv, write_outputs
 from .targets import SeedData
 
@@ -37,6 +38,8 @@ class Loaded:
     digests: dict[str, dict[str, str]] = field(default_factory=dict)
     n_cells: int = 0
     pe_pairs: dict[tuple[float, int], dict] = field(default_factory=dict)  # cell -> {(a, b): PE}
+    barriers: dict[tuple[float, int], dict] = field(default_factory=dict)  # cell -> {(a, b): barrier metrics}
+    paths: dict[tuple[float, int], dict] = field(default_factory=dict)  # kept cells -> {(a, b): {method: curves}}
     seeds: set[int] = field(default_factory=set)
 
 
@@ -49,7 +52,7 @@ def read_npz(path: Path, keys) -> dict[str, np.ndarray]:
         return {k: z[k] for k in z.files}
 
 
-def _load_run(client, run, test_x, keep_embeddings: bool) -> tuple[SeedData | None, list[str], dict]:
+def _load_run(client, run, images, keep_embeddings: bool) -> tuple[SeedData | None, list[str], dict]:
     rid, problems, digests, arrays = run.info.run_id, [], {}, {}
     for name, keys in NEEDED.items():
         try:
@@ -67,12 +70,21 @@ def _load_run(client, run, test_x, keep_embeddings: bool) -> tuple[SeedData | No
                   test_acc=float(run.data.metrics.get("test_acc", float("nan"))))
     if emb and keep_embeddings:
         sd.extra.update(h_all=emb["h"], y=emb["y"])
-    if test_x is not None:
+    if images is not None:
         with torch.no_grad():
             for attr, e in (("pred", -1), ("pred0", 0)):
                 W1, b1, W2, b2 = (torch.from_numpy(t[k][e]) for k in ("W1", "b1", "W2", "b2"))
-                setattr(sd, attr, (torch.relu(test_x @ W1.T + b1) @ W2.T + b2).argmax(1).numpy())
+                setattr(sd, attr, (torch.relu(images.test_x @ W1.T + b1) @ W2.T + b2).argmax(1).numpy())
+            sd.extra["z"] = {"test": _preact(t, -1, images.test_x), "train": _preact(t, -1, images.train_x)}
+            if t["W1"].shape[0] > 2:  # the yardstick: the same run's last two checkpoints
+                sd.extra["z_prev"] = {"test": _preact(t, -2, images.test_x)}
     return sd, problems, digests
+
+
+def _preact(t: dict, e: int, X: torch.Tensor) -> np.ndarray:
+    """Z (N, H) = X W1^T + b1 at epoch e, float64: computed once per run and epoch, then only
+    interpolated along each path."""
+    return torch.addmm(torch.from_numpy(t["b1"][e]), X, torch.from_numpy(t["W1"][e]).T).double().numpy()
 
 
 def group_runs(runs, problems: list[str]) -> dict[tuple[float, int], dict[int, object]]:
@@ -89,7 +101,7 @@ def group_runs(runs, problems: list[str]) -> dict[tuple[float, int], dict[int, o
     return cells
 
 
-def analyse(client, runs, test_x, cfg: AnalyzeConfig):
+def analyse(client, runs, images, cfg: AnalyzeConfig):
     """Load one cell at a time (bounded memory), compute its rows; returns rows, epoch rows,
     per-run values, notes and what was loaded."""
     loaded, rows, erows, per_run, notes = Loaded(), [], [], {}, []
@@ -99,7 +111,7 @@ def analyse(client, runs, test_x, cfg: AnalyzeConfig):
     with ThreadPoolExecutor(8) as pool:
         for (lam, C), seed_runs in tqdm(sorted(by_cell.items()), desc="cells", disable=None, file=sys.stderr):
             kept = (lam, C) in keep
-            results = pool.map(lambda r, k=kept: _load_run(client, r, test_x, k), seed_runs.values())
+            results = pool.map(lambda r, k=kept: _load_run(client, r, images, k), seed_runs.values())
             seeds = {}
             for seed, (sd, problems, digests) in zip(seed_runs, results, strict=True):
                 loaded.problems += problems
@@ -111,8 +123,15 @@ def analyse(client, runs, test_x, cfg: AnalyzeConfig):
                 notes.append(f"cell lambda={lam!r} C={C}: {len(seeds)} readable seed(s)"
                              + ("" if ref in seeds else f", reference seed {ref} missing") + "; not compared")
                 continue
-            r, pr, loaded.pe_pairs[(lam, C)] = cell_rows(lam, C, seeds, ref, cfg.bootstrap,
-                                                         float(seed_runs[ref].data.params["lr"]))
+            y = fold_labels(images.test_y, C).numpy() if images is not None else None
+            r, pr, pairs = cell_rows(lam, C, seeds, ref, cfg.bootstrap, float(seed_runs[ref].data.params["lr"]), y)
+            loaded.pe_pairs[(lam, C)] = pairs["pe"]
+            if "barriers" in pairs:
+                loaded.barriers[(lam, C)] = pairs["barriers"]
+                if (lam, C) in keep:
+                    loaded.paths[(lam, C)] = pairs["paths"]
+            for s in seeds.values():  # the pre-activations are needed for this cell only
+                s.extra.pop("z", None), s.extra.pop("z_prev", None)
             loaded.seeds |= set(seeds)
             rows += r
             per_run.update(pr)
@@ -145,8 +164,8 @@ def run_analysis(cfg: AnalyzeConfig, nested_in: str | None = None) -> int:
     if cfg.reference_seed >= 0 and cfg.reference_seed not in seeds:
         raise ConfigError("reference_seed", cfg.reference_seed, f"not a seed of sweep {cfg.sweep} "
                           f"(its seeds: {', '.join(map(str, sorted(seeds)))})")
-    test_x = mnist_test_images(cfg.data_dir)
-    rows, erows, per_run, notes, loaded = analyse(client, runs, test_x, cfg)
+    images = analysis_images(cfg.data_dir)
+    rows, erows, per_run, notes, loaded = analyse(client, runs, images, cfg)
     out_dir = Path(cfg.out_dir) / cfg.sweep
     with replaced_dir(out_dir) as tmp:  # a failure (a full disk) leaves the previous report whole
         files = write_outputs(tmp, cfg, loaded, rows, erows, notes, to_csv(rows, CSV_COLUMNS),
@@ -162,16 +181,29 @@ def run_analysis(cfg: AnalyzeConfig, nested_in: str | None = None) -> int:
     return 1 if loaded.problems else 0
 
 
-def mnist_test_images(data_dir: str):
-    """MNIST's test images for prediction disagreement: a data_dir given but empty is bad input;
-    the default location missing only skips that metric."""
+@dataclass
+class Images:
+    """What the functional comparisons read: the test images and labels (prediction disagreement,
+    the barriers' loss and error) and the first N_MATCH training images (activation matching and
+    REPAIR's statistics; never the test set, on which the barrier is measured)."""
+
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    train_x: torch.Tensor
+
+
+def analysis_images(data_dir: str) -> Images | None:
+    """A data_dir given but empty is bad input; the default location missing only skips the
+    functional comparisons."""
     try:
-        return load_mnist(Path(data_dir) if data_dir else default_data_dir()).test_x
+        m = load_mnist(Path(data_dir) if data_dir else default_data_dir())
     except DataError:
         if data_dir:
             raise
-        print(f"analyze: no MNIST under {default_data_dir()}; prediction disagreement is skipped", file=sys.stderr)
+        print(f"analyze: no MNIST under {default_data_dir()}; prediction disagreement and barriers are skipped",
+              file=sys.stderr)
         return None
+    return Images(m.test_x, m.test_y, m.train_x[:N_MATCH])
 
 
 def run_analysis_for_sweep(name: str, sweep_run_id: str, data_dir: str = "") -> int:

@@ -9,6 +9,7 @@ import itertools
 
 import numpy as np
 
+from .barrier import METHODS, barrier, pair_barriers, path
 from .metrics import chance_pe, disagreement, linear_cka, live_metrics, near_dead, pair_summary, paper_metrics
 from .nulls import ROTATION_METRICS, noise_values, rotation_values, shuffle_null
 from .targets import TARGETS, SeedData, target_arrays
@@ -67,9 +68,10 @@ def summarise(lam, C, target, pairs: dict, ref: int, seeds: list[int], n_boot: i
     return rows
 
 
-def cell_rows(lam: float, C: int, seeds: dict[int, SeedData], ref: int, n_boot: int = 1000, lr: float = 0.01):
-    """Every metrics.csv row of one cell, per-run values against the reference, and the PE of
-    every pair of seeds (parameters; for the trend tests)."""
+def cell_rows(lam: float, C: int, seeds: dict[int, SeedData], ref: int, n_boot: int = 1000, lr: float = 0.01,
+              y: np.ndarray | None = None):
+    """Every metrics.csv row of one cell, per-run values against the reference, and per pair of
+    seeds the PE (parameters) and, given the folded test labels y, the barriers and paths."""
     order = sorted(seeds)
     rows, per_run, pe_pairs = [], {}, {}
     both = {"reference": "reference", "all_pairs": "all_pairs"}
@@ -93,7 +95,35 @@ def cell_rows(lam: float, C: int, seeds: dict[int, SeedData], ref: int, n_boot: 
     rows += summarise(lam, C, "params", noise_values(seeds, lam, lr), ref, order, n_boot,
                       {"all_pairs": "all_pairs"}, ("pe_noise",))
     rows += function_rows(lam, C, seeds, order, n_boot)
-    return rows, per_run, pe_pairs
+    brows, barriers = barrier_rows(lam, C, seeds, ref, order, n_boot, y)
+    return rows + brows, per_run, {"pe": pe_pairs, **barriers}
+
+
+BARRIER_METRICS = tuple(f"{k}_barrier.{m}" for m in METHODS for k in ("loss", "error")) + \
+    ("matching_agreement", "loss_barrier.same_run")
+
+
+def net_of(sd: SeedData, epoch: int = -1) -> dict:
+    return {k: sd.traj[k][epoch].astype(np.float64) for k in ("W1", "b1", "W2", "b2")}
+
+
+def barrier_rows(lam, C, seeds: dict[int, SeedData], ref: int, order: list[int], n_boot: int, y):
+    """Target `barrier`: every matching's loss and error barrier on the test set, the agreement of
+    the weight and paper matchings, and the yardstick `loss_barrier.same_run`, the barrier between
+    a run's last two checkpoints (a pair gets the mean of its two runs'). Also returns the pairs'
+    values and paths: {"barriers": {(a, b): metrics}, "paths": {(a, b): {method: (loss, err)}}}."""
+    if y is None or not all("z_prev" in seeds[s].extra for s in order):
+        return [], {}
+    nets = {s: net_of(seeds[s]) for s in order}
+    same = {s: barrier(path(net_of(seeds[s], -2), nets[s], seeds[s].extra["z_prev"]["test"],
+                            seeds[s].extra["z"]["test"], y)[0]) for s in order}
+    values, paths = {}, {}
+    for a, b in itertools.combinations(order, 2):
+        values[(a, b)], paths[(a, b)] = pair_barriers(nets[a], nets[b], seeds[a].extra["z"], seeds[b].extra["z"], y)
+        values[(a, b)]["loss_barrier.same_run"] = (same[a] + same[b]) / 2
+    both = {"reference": "reference", "all_pairs": "all_pairs"}
+    rows = summarise(lam, C, "barrier", values, ref, order, n_boot, both, BARRIER_METRICS)
+    return rows, {"barriers": values, "paths": paths}
 
 
 def function_rows(lam, C, seeds: dict[int, SeedData], order: list[int], n_boot: int):

@@ -97,6 +97,45 @@ def fig3_1(rows, path: Path, mode: str = "reference") -> list[str]:
     return titles
 
 
+BARRIER_METHODS = ("identity", "paper", "weight", "activation", "weight+repair")
+
+
+def barriers_fig(rows, path: Path) -> None:
+    """Test-loss barrier along the linear path after each matching, lambda x C, all pairs; the
+    same-run yardstick (last two checkpoints of one run) last."""
+    lambdas = sorted({r["lambda"] for r in rows})
+    classes = sorted({r["classes"] for r in rows})
+    keys = [f"loss_barrier.{m}" for m in BARRIER_METHODS] + ["loss_barrier.same_run"]
+    grids = [_grid(rows, "barrier", k, "all_pairs", lambdas, classes) for k in keys]
+    hi = max([float(np.nanmax(g)) for g in grids if np.isfinite(g).any()] or [1.0])
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 4.2), constrained_layout=True)
+    for ax, k, M in zip(axes, keys, grids, strict=True):
+        fig.colorbar(_heatmap(ax, M, lambdas, classes, k.replace("loss_barrier.", "matching: "), vmax=hi), ax=ax)
+    fig.suptitle("Loss barrier on the test set along (1 - a) theta_A + a P(theta_B), all pairs of seeds "
+                 "(last panel: the same run's epochs E-1 and E, the yardstick for 'close to zero')", fontsize=10)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def interpolation_fig(paths: dict, path: Path, alphas) -> None:
+    """Test loss and error along alpha for a few cells: one curve per matching (mean over pairs of
+    seeds), the band from the lowest to the highest pair. paths: {cell: {(a, b): {method: (loss, err)}}}."""
+    cells = sorted(paths)
+    fig, axes = plt.subplots(len(cells), 2, figsize=(11, 3.6 * len(cells)), squeeze=False, constrained_layout=True)
+    for i, (lam, C) in enumerate(cells):
+        for j, what in enumerate(("test loss", "test error")):
+            ax = axes[i, j]
+            for m in BARRIER_METHODS:
+                curves = np.array([p[m][j] for p in paths[(lam, C)].values()])  # (pairs, alphas)
+                line, = ax.plot(alphas, curves.mean(0), label=m)
+                ax.fill_between(alphas, curves.min(0), curves.max(0), color=line.get_color(), alpha=0.15)
+            ax.set_title(f"{what}, lambda={lam!r}, C={C}", fontsize=9)
+            ax.set_xlabel("alpha (0: network A, 1: network B aligned to A)")
+    axes[0, 0].legend(fontsize=7)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def rotation_fig(rows, path: Path) -> None:
     """Trained (all pairs) beside the rotation null, APC-1 and PE, for parameters and gradients:
     where the two look alike, the similarity is a shared subspace, not corresponding units."""

@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from . import figures
+from .barrier import ALPHAS
 from .metrics import NEAR_DEAD_FRACTION
-from .trends import trend_rows
+from .trends import trend_rows, within_cell_spearman
 
 TREND_COLUMNS = ["contrast", "statement", "estimate", "ci_low", "ci_high", "verdict", "why"]
 
@@ -42,6 +43,12 @@ def write_outputs(out: Path, cfg, loaded, rows, erows, notes, csv_text, epoch_cs
         figures.function_fig(rows, figs / "function.png")
         figures.rotation_fig(rows, figs / "rotation.png")
         files += [figs / "fig3_1.png", figs / "fig3_1_all_pairs.png", figs / "function.png", figs / "rotation.png"]
+    if any(r["target"] == "barrier" for r in rows):
+        figures.barriers_fig(rows, figs / "barriers.png")
+        files.append(figs / "barriers.png")
+    if loaded.paths:
+        figures.interpolation_fig(loaded.paths, figs / "interpolation.png", ALPHAS)
+        files.append(figs / "interpolation.png")
     if erows:
         figures.over_epochs(erows, figs / "over_epochs.png", rows)
         files.append(figs / "over_epochs.png")
@@ -61,7 +68,8 @@ def write_outputs(out: Path, cfg, loaded, rows, erows, notes, csv_text, epoch_cs
             print(f"analyze: {p.name} took {time.time() - t0:.1f} s", file=sys.stderr)
     trends, argmax = trends_of(loaded, rows, cfg.bootstrap)
     (out / "trends.csv").write_text(to_csv(trends, TREND_COLUMNS))
-    (out / "report.md").write_text(report_md(cfg, loaded, rows, notes) + trends_md(trends, argmax, loaded))
+    (out / "report.md").write_text(report_md(cfg, loaded, rows, notes) + trends_md(trends, argmax, loaded)
+                                   + barrier_md(rows, loaded, cfg.bootstrap))
     files += [out / "trends.csv", out / "report.md"]
     return files
 
@@ -91,6 +99,41 @@ def trends_md(trends, argmax, loaded) -> str:
               f"| {t['verdict']} | {t['why']} |" for t in trends]
     lines += ["", "Which lambda has the highest mean PE (over C >= 3), share of resamples (a description, "
               "not a test): " + ", ".join(f"{lam!r}: {share:.2f}" for lam, share in argmax.items())]
+    return "\n".join(lines) + "\n"
+
+
+def _mean_over_cells(rows, metric, mode="all_pairs", target="barrier"):
+    v = [r["mean"] for r in rows if (r["target"], r["metric"], r["mode"]) == (target, metric, mode)
+         and np.isfinite(r["mean"])]
+    return (float(np.mean(v)), float(np.min(v)), float(np.max(v))) if v else (np.nan, np.nan, np.nan)
+
+
+def barrier_md(rows, loaded, n_boot: int) -> str:
+    """One basin up to permutation? The barriers per matching, what each removes, the agreement of
+    the paper's and weight matching, and whether higher PE goes with a lower barrier."""
+    if not loaded.barriers:
+        return ""
+    ident = _mean_over_cells(rows, "loss_barrier.identity")[0]
+    lines = ["", "## One basin up to permutation?", "",
+             "Test-loss barrier along the linear path between two seeds' networks after aligning B's units "
+             "to A's (mean over cells of the all-pairs means; range over cells). Yardstick: the barrier "
+             "between one run's epochs E-1 and E.", "", "| matching | loss barrier | range | error barrier "
+             "| of the identity barrier |", "|---|---|---|---|---|"]
+    for m in ("identity", "paper", "weight", "activation", "weight+repair"):
+        mean, lo, hi = _mean_over_cells(rows, f"loss_barrier.{m}")
+        err = _mean_over_cells(rows, f"error_barrier.{m}")[0]
+        lines.append(f"| {m} | {mean:.3f} | {lo:.3f} to {hi:.3f} | {err:.3f} | {mean / ident:.0%} |")
+    same = _mean_over_cells(rows, "loss_barrier.same_run")
+    agree = _mean_over_cells(rows, "matching_agreement")
+    rho, lo, hi = within_cell_spearman(
+        {c: v for c, v in loaded.pe_pairs.items() if c[1] >= 3},
+        {c: {k: v["loss_barrier.weight"] for k, v in b.items()} for c, b in loaded.barriers.items()},
+        sorted(loaded.seeds), max(200, min(n_boot, 1000)))
+    lines += [f"| same run, epochs E-1 and E | {same[0]:.3f} | {same[1]:.3f} to {same[2]:.3f} | | |", "",
+              f"The paper's W1-only matching and weight matching agree on {agree[0]:.0%} of units (cells "
+              f"{agree[1]:.0%} to {agree[2]:.0%}).", "",
+              f"PE against the weight-matched loss barrier, pair by pair within cells (C >= 3), ranks pooled: "
+              f"Spearman {rho:+.2f}, 95% interval {lo:+.2f} to {hi:+.2f} (seed bootstrap)."]
     return "\n".join(lines) + "\n"
 
 

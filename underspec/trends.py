@@ -99,3 +99,34 @@ def _trend_rows(pe, seeds, n_boot, noise):
     ok = np.isfinite(by_lam[:, 1:]).all(0)  # resamples with a value for every lambda
     winners = np.array(lams)[np.argmax(by_lam[:, 1:][:, ok], 0)] if ok.any() else np.array([])
     return rows, {lam: float(np.mean(winners == lam)) if len(winners) else float("nan") for lam in lams}
+
+
+def within_cell_spearman(x: dict[Cell, dict], y: dict[Cell, dict], seeds: list[int], n_boot: int = 1000,
+                         rng_seed: int = 0) -> tuple[float, float, float]:
+    """Pair-level rank correlation of two pair metrics within cells, pooled: each cell's values
+    are ranked and the ranks standardised within the cell (lambda and C, which drive both, drop
+    out), then correlated over all cells' pairs. Returns (rho, ci_low, ci_high); the interval
+    resamples whole seeds, the same resamples for every cell."""
+    from scipy.stats import rankdata
+
+    n = len(seeds)
+    draws = [np.arange(n)] + list(np.random.default_rng(rng_seed).integers(0, n, size=(n_boot, n)))
+    rhos = []
+    for idx in draws:
+        zx, zy = [], []
+        for cell in x.keys() & y.keys():
+            pairs = [(seeds[i], seeds[j]) for a, i in enumerate(idx) for j in idx[a + 1:] if i != j]
+            key = [(min(p), max(p)) for p in pairs]
+            vx = np.array([x[cell].get(k, np.nan) for k in key])
+            vy = np.array([y[cell].get(k, np.nan) for k in key])
+            ok = np.isfinite(vx) & np.isfinite(vy)
+            if ok.sum() < 3:
+                continue
+            rx, ry = rankdata(vx[ok]), rankdata(vy[ok])
+            if rx.std() > 0 and ry.std() > 0:
+                zx.append((rx - rx.mean()) / rx.std())
+                zy.append((ry - ry.mean()) / ry.std())
+        rhos.append(float(np.mean(np.concatenate(zx) * np.concatenate(zy))) if zx else np.nan)
+    boots = np.array(rhos[1:])
+    lo, hi = np.nanpercentile(boots, [2.5, 97.5]) if np.isfinite(boots).any() else (np.nan, np.nan)
+    return rhos[0], float(lo), float(hi)

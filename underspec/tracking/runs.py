@@ -281,7 +281,7 @@ def log_analysis(parent: Parent, out_dir: Path, rows: list[dict], per_run: dict,
     cells: dict[tuple, list] = {}
     for r in rows:
         if np.isfinite(r["mean"]):
-            key = f"{r['metric']}.{r['target']}.{r['mode']}"
+            key = f"{r['metric']}.{r['target']}.{r['mode']}".replace("+", "_")  # MLflow keys admit no '+'
             cells.setdefault((r["lambda"], r["classes"]), []).append(Metric(key, float(r["mean"]), now, 0))
     for (lam, C), metrics in sorted(cells.items()):
         tags = {MLFLOW_PARENT_RUN_ID: parent.run_id, TAG_ROLE: "analysis-cell", TAG_SWEEP: cfg.sweep}
