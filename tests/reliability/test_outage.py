@@ -119,3 +119,48 @@ def test_a_long_outage_fails_the_runs_in_flight_then_the_sweep_resumes(server, p
             assert r.info.status == "FAILED", r.info.run_name
             assert "http://alice:***@" in r.data.tags["underspec.error"]
     print(f"gave up {gave_up:.1f} s after the server went away")
+
+
+def test_an_answer_broken_off_mid_body_is_retried(monkeypatch):
+    """Found by the looped short-outage test under a busy loop: the server was killed while it
+    sent a runs/search answer (headers out, body cut: IncompleteRead), which MLflow's retries do
+    not cover, and the sweep failed. A loopback HTTP server cuts its first answer the same way."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from underspec import tracking
+
+    answers = []
+
+    class CutFirst(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's naming)
+            body = json.dumps({"runs": []}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body) + (100 if not answers else 0)))
+            self.end_headers()
+            if answers:
+                self.wfile.write(body)
+            answers.append(self.path)
+            self.close_connection = True
+
+        do_POST = do_GET  # noqa: N815
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), CutFirst)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{server.server_port}")
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+        client = tracking.client()
+        assert list(client.search_runs(["0"])) == []
+        assert len(answers) == 2 and all("runs/search" in a for a in answers)
+        answers.clear()
+        from mlflow.tracking import MlflowClient
+        with pytest.raises(Exception, match="IncompleteRead|Connection broken"):
+            MlflowClient().search_runs(["0"])  # MLflow's client alone gives up on it
+    finally:
+        server.shutdown()

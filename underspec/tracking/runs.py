@@ -30,6 +30,7 @@ from ..data import DATASET
 from ..engine import EngineSettings, RunSpec
 from ..locks import file_lock
 from ..redaction import redact
+from .resilient import Resilient
 
 # MLflow prints a "View run <name> at: <tracking URI>" line per ended run: 378 lines for a sweep,
 # one extra get_run request each, and the URI's credentials in plain text. Our own summary line
@@ -238,7 +239,8 @@ def failure_line(exc: BaseException) -> str:
 
 
 def client() -> MlflowClient:
-    """A client of the current tracking URI. The first use of an SQLite store creates or migrates
+    """A client of the current tracking URI (retrying a call whose answer broke off, see
+    resilient). The first use of an SQLite store creates or migrates
     its schema; workers starting together would race to do it ("table already exists"), so that
     first use happens under a lock beside the database file."""
     uri = get_tracking_uri()
@@ -248,7 +250,7 @@ def client() -> MlflowClient:
             with file_lock(db + ".lock"):
                 MlflowClient(uri)._tracking_client.store  # noqa: B018 (builds the store: the schema work)
         _READY.add(uri)
-    return MlflowClient()
+    return Resilient(MlflowClient())
 
 
 _READY: set[str] = set()
