@@ -32,7 +32,7 @@ test-fast: setup data
 sweep: setup data  ## THE MAIN JOB: the paper's 378-run grid (resumable), then the analysis
 	mlflow run . -e sweep --env-manager local --experiment-name $(MLFLOW_EXPERIMENT_NAME)
 
-demo: setup data  ## a 27-run, 5-epoch grid for a first look (about two minutes)
+demo: setup data  ## a 27-run, 5-epoch grid for a first look (about 30 s once set up)
 	mlflow run . -e sweep --env-manager local --experiment-name $(MLFLOW_EXPERIMENT_NAME) \
 	    -P name=demo -P seeds=0,1,2 -P lambdas=0.0,0.001,0.01 -P classes=2,5,10 -P epochs=5
 
