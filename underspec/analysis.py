@@ -82,9 +82,9 @@ def _load_run(client, run, images, keep_embeddings: bool) -> tuple[SeedData | No
 
 
 def _preact(t: dict, e: int, X: torch.Tensor) -> np.ndarray:
-    """Z (N, H) = X W1^T + b1 at epoch e, float64: computed once per run and epoch, then only
-    interpolated along each path."""
-    return torch.addmm(torch.from_numpy(t["b1"][e]), X, torch.from_numpy(t["W1"][e]).T).double().numpy()
+    """Z (N, H) = X W1^T + b1 at epoch e, float32 as the weights: computed once per run and epoch,
+    then only interpolated along each path."""
+    return torch.addmm(torch.from_numpy(t["b1"][e]), X, torch.from_numpy(t["W1"][e]).T).numpy()
 
 
 def group_runs(runs, problems: list[str]) -> dict[tuple[float, int], dict[int, object]]:

@@ -14,6 +14,7 @@ from .metrics import chance_pe, disagreement, linear_cka, live_metrics, near_dea
 from .nulls import ROTATION_METRICS, noise_values, rotation_values, shuffle_null
 from .targets import TARGETS, SeedData, target_arrays
 
+BOTH = {"reference": "reference", "all_pairs": "all_pairs"}  # the two modes of a pair metric
 PAIR_METRICS = ("apc1", "apc2", "pe", "pe_authors", "apc1_live", "apc2_live", "pe_live", "pe_live_chance")
 
 
@@ -74,12 +75,11 @@ def cell_rows(lam: float, C: int, seeds: dict[int, SeedData], ref: int, n_boot: 
     seeds the PE (parameters) and, given the folded test labels y, the barriers and paths."""
     order = sorted(seeds)
     rows, per_run, pe_pairs = [], {}, {}
-    both = {"reference": "reference", "all_pairs": "all_pairs"}
     for target in TARGETS:
         pairs = pair_values(seeds, target)
         if target == "params":
             pe_pairs = {k: v["pe"] for k, v in pairs.items()}
-        rows += summarise(lam, C, target, pairs, ref, order, n_boot, both)
+        rows += summarise(lam, C, target, pairs, ref, order, n_boot, BOTH)
         for (a, b), m in pairs.items():
             if ref in (a, b):
                 other = b if a == ref else a
@@ -121,8 +121,7 @@ def barrier_rows(lam, C, seeds: dict[int, SeedData], ref: int, order: list[int],
     for a, b in itertools.combinations(order, 2):
         values[(a, b)], paths[(a, b)] = pair_barriers(nets[a], nets[b], seeds[a].extra["z"], seeds[b].extra["z"], y)
         values[(a, b)]["loss_barrier.same_run"] = (same[a] + same[b]) / 2
-    both = {"reference": "reference", "all_pairs": "all_pairs"}
-    rows = summarise(lam, C, "barrier", values, ref, order, n_boot, both, BARRIER_METRICS)
+    rows = summarise(lam, C, "barrier", values, ref, order, n_boot, BOTH, BARRIER_METRICS)
     return rows, {"barriers": values, "paths": paths}
 
 

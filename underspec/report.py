@@ -139,7 +139,7 @@ def barrier_md(rows, loaded, n_boot: int) -> str:
 
 def chance_text(rows) -> str:
     """PE's chance as the rows give it: 1/H for the sweep's H hidden units."""
-    levels = sorted({r["mean"] for r in rows if r["metric"] == "pe" and r["mode"] == "chance_uniform"})
+    levels = sorted(set(figures.chance_by_c(rows, "params", "pe").values()))
     return ", ".join(f"{x:.4f} (1/{round(1 / x)})" for x in levels) or "n/a"
 
 
