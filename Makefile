@@ -7,7 +7,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 MLFLOW_EXPERIMENT_NAME ?= underspec
 export MLFLOW_EXPERIMENT_NAME
 
-.PHONY: setup data test test-fast lint sweep demo train bench
+.PHONY: setup data test test-fast lint sweep demo train bench ui-screenshots
 
 setup: $(VENV)/.installed  ## create .venv and install the project with its test extras
 
@@ -21,7 +21,7 @@ data: setup  ## fetch and verify MNIST into ./data (or $$UNDERSPEC_DATA_DIR)
 	$(PY) entrypoints/fetch_data.py
 
 lint: setup
-	$(PY) -m ruff check underspec entrypoints tests benchmarks
+	$(PY) -m ruff check underspec entrypoints tests benchmarks docs
 
 test: setup data lint  ## the whole suite, slow end-to-end tests included
 	$(PY) -m pytest -q
@@ -41,3 +41,7 @@ train: setup data  ## one run with the paper's defaults (seed 0, lambda 0.001, 1
 
 bench: setup data  ## engine vs plain loop, appends to BENCHMARKS.md's raw log
 	$(PY) benchmarks/engine_vs_plain.py
+
+ui-screenshots: setup data  ## the MLflow UI in headless chromium on a fresh demo: checks and docs/ui_*.png
+	$(PY) -m pip install --quiet -e '.[ui]'
+	$(PY) docs/ui_screenshots.py

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from . import tracking
 from .artifacts import replaced_dir
@@ -21,6 +20,7 @@ from .barrier import N_MATCH
 from .cells import cell_rows, epoch_rows
 from .config import AnalyzeConfig, ConfigError
 from .data import DataError, default_data_dir, fold_labels, load_mnist, require_mnist
+from .progress import Progress
 from .report import gif_cells, to_csv, write_outputs
 from .targets import SeedData
 
@@ -103,44 +103,59 @@ def group_runs(runs, problems: list[str]) -> dict[tuple[float, int], dict[int, o
 
 def analyse(client, runs, images, cfg: AnalyzeConfig):
     """Load one cell at a time (bounded memory), compute its rows; returns rows, epoch rows,
-    per-run values, notes and what was loaded."""
-    loaded, rows, erows, per_run, notes = Loaded(), [], [], {}, []
-    by_cell = group_runs(runs, loaded.problems)
+    per-run values, notes and what was loaded. Progress: cells, and seed pairs (barriers)."""
+    out = Analysed()
+    by_cell = group_runs(runs, out.loaded.problems)
     keep = set(gif_cells(cfg.gif_cells, by_cell))
-    loaded.n_cells = len(by_cell)
-    with ThreadPoolExecutor(8) as pool:
-        for (lam, C), seed_runs in tqdm(sorted(by_cell.items()), desc="cells", disable=None, file=sys.stderr):
-            kept = (lam, C) in keep
-            results = pool.map(lambda r, k=kept: _load_run(client, r, images, k), seed_runs.values())
-            seeds = {}
-            for seed, (sd, problems, digests) in zip(seed_runs, results, strict=True):
-                loaded.problems += problems
-                loaded.digests[seed_runs[seed].info.run_id] = digests
-                if sd is not None:
-                    seeds[seed] = sd
-            ref = cfg.reference_seed if cfg.reference_seed >= 0 else min(seed_runs)
-            if len(seeds) < 2 or ref not in seeds:
-                notes.append(f"cell lambda={lam!r} C={C}: {len(seeds)} readable seed(s)"
-                             + ("" if ref in seeds else f", reference seed {ref} missing") + "; not compared")
-                continue
-            y = fold_labels(images.test_y, C).numpy() if images is not None else None
-            r, pr, pairs = cell_rows(lam, C, seeds, ref, cfg.bootstrap, float(seed_runs[ref].data.params["lr"]), y)
-            loaded.pe_pairs[(lam, C)] = pairs["pe"]
-            if "barriers" in pairs:
-                loaded.barriers[(lam, C)] = pairs["barriers"]
-                if (lam, C) in keep:
-                    loaded.paths[(lam, C)] = pairs["paths"]
-            for s in seeds.values():  # the pre-activations are needed for this cell only
-                s.extra.pop("z", None), s.extra.pop("z_prev", None)
-            loaded.seeds |= set(seeds)
-            rows += r
-            per_run.update(pr)
-            erows += epoch_rows(lam, C, seeds, ref)
-            if (lam, C) in keep:
-                loaded.cells[(lam, C)] = seeds
-    return rows, erows, per_run, notes, loaded
+    out.loaded.n_cells = len(by_cell)
+    n_pairs = {cell: len(s) * (len(s) - 1) // 2 for cell, s in by_cell.items()}
+    with ThreadPoolExecutor(8) as pool, \
+            Progress(f"analysis {cfg.sweep}", sum(n_pairs.values()), "pair", len(by_cell), "cells") as bar:
+        for cell, seed_runs in sorted(by_cell.items()):
+            before = bar.units_done
+            _analyse_cell(client, pool, cell, seed_runs, images, cfg, cell in keep, out, bar.update)
+            bar.update(n_pairs[cell] - (bar.units_done - before), points=1)  # pairs without barriers
+    return out.rows, out.erows, out.per_run, out.notes, out.loaded
 
 
+@dataclass
+class Analysed:
+    loaded: Loaded = field(default_factory=Loaded)
+    rows: list = field(default_factory=list)
+    erows: list = field(default_factory=list)
+    per_run: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)
+
+
+def _analyse_cell(client, pool, cell, seed_runs, images, cfg, kept: bool, out: Analysed, tick) -> None:
+    (lam, C), loaded = cell, out.loaded
+    results = pool.map(lambda r: _load_run(client, r, images, kept), seed_runs.values())
+    seeds = {}
+    for seed, (sd, problems, digests) in zip(seed_runs, results, strict=True):
+        loaded.problems += problems
+        loaded.digests[seed_runs[seed].info.run_id] = digests
+        if sd is not None:
+            seeds[seed] = sd
+    ref = cfg.reference_seed if cfg.reference_seed >= 0 else min(seed_runs)
+    if len(seeds) < 2 or ref not in seeds:
+        out.notes.append(f"cell lambda={lam!r} C={C}: {len(seeds)} readable seed(s)"
+                         + ("" if ref in seeds else f", reference seed {ref} missing") + "; not compared")
+        return
+    y = fold_labels(images.test_y, C).numpy() if images is not None else None
+    r, pr, pairs = cell_rows(lam, C, seeds, ref, cfg.bootstrap, float(seed_runs[ref].data.params["lr"]), y, tick)
+    loaded.pe_pairs[cell] = pairs["pe"]
+    if "barriers" in pairs:
+        loaded.barriers[cell] = pairs["barriers"]
+        if kept:
+            loaded.paths[cell] = pairs["paths"]
+    for s in seeds.values():  # the pre-activations are needed for this cell only
+        s.extra.pop("z", None), s.extra.pop("z_prev", None)
+    loaded.seeds |= set(seeds)
+    out.rows += r
+    out.per_run.update(pr)
+    out.erows += epoch_rows(lam, C, seeds, ref)
+    if kept:
+        loaded.cells[cell] = seeds
 
 
 def run_analysis(cfg: AnalyzeConfig, nested_in: str | None = None) -> int:
@@ -172,12 +187,17 @@ def run_analysis(cfg: AnalyzeConfig, nested_in: str | None = None) -> int:
                               to_csv(erows, ["lambda", "classes", "target", "epoch", "metric", "mean"]))
         inputs = json.dumps({"sweep": cfg.sweep, "runs": loaded.digests}, indent=1, sort_keys=True)
         (tmp / "inputs.json").write_text(inputs)
-    with tracking.parent_run("analysis", cfg.sweep, f"analysis-{cfg.sweep}", nested_in) as parent:
+    note = (f"Analysis of sweep **{cfg.sweep}**: {len(loaded.digests)} runs in {loaded.n_cells} cells. "
+            f"`report.md` and `figures/` are in this run's artifacts and in `{out_dir}`.")
+    with tracking.parent_run("analysis", cfg.sweep, f"analysis-{cfg.sweep}", nested_in, note=note) as parent:
         tracking.log_analysis(parent, out_dir, rows, per_run, len(loaded.digests), cfg)
+    if nested_in:
+        tracking.link_analysis(parent.client, nested_in, parent.run_id, parent.experiment_id, out_dir / "report.md")
     for line in loaded.problems + notes:
         print(f"analyze: {line}", file=sys.stderr)
     print(f"analyze: {loaded.n_cells} cells, {len(rows)} metric rows; wrote {len(files)} files to "
-          f"{out_dir} and logged them to run {parent.run_id}", file=sys.stderr)
+          f"{out_dir} and logged them to run {parent.run_id}.\n"
+          f"analyze: {tracking.browse_line(parent.experiment_id, parent.run_id)}", file=sys.stderr)
     return 1 if loaded.problems else 0
 
 

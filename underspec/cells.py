@@ -70,9 +70,10 @@ def summarise(lam, C, target, pairs: dict, ref: int, seeds: list[int], n_boot: i
 
 
 def cell_rows(lam: float, C: int, seeds: dict[int, SeedData], ref: int, n_boot: int = 1000, lr: float = 0.01,
-              y: np.ndarray | None = None):
+              y: np.ndarray | None = None, tick=None):
     """Every metrics.csv row of one cell, per-run values against the reference, and per pair of
-    seeds the PE (parameters) and, given the folded test labels y, the barriers and paths."""
+    seeds the PE (parameters) and, given the folded test labels y, the barriers and paths;
+    tick(1) after each pair's barriers (progress)."""
     order = sorted(seeds)
     rows, per_run, pe_pairs = [], {}, {}
     for target in TARGETS:
@@ -95,7 +96,7 @@ def cell_rows(lam: float, C: int, seeds: dict[int, SeedData], ref: int, n_boot: 
     rows += summarise(lam, C, "params", noise_values(seeds, lam, lr), ref, order, n_boot,
                       {"all_pairs": "all_pairs"}, ("pe_noise",))
     rows += function_rows(lam, C, seeds, order, n_boot)
-    brows, barriers = barrier_rows(lam, C, seeds, ref, order, n_boot, y)
+    brows, barriers = barrier_rows(lam, C, seeds, ref, order, n_boot, y, tick)
     return rows + brows, per_run, {"pe": pe_pairs, **barriers}
 
 
@@ -107,7 +108,7 @@ def net_of(sd: SeedData, epoch: int = -1) -> dict:
     return {k: sd.traj[k][epoch].astype(np.float64) for k in ("W1", "b1", "W2", "b2")}
 
 
-def barrier_rows(lam, C, seeds: dict[int, SeedData], ref: int, order: list[int], n_boot: int, y):
+def barrier_rows(lam, C, seeds: dict[int, SeedData], ref: int, order: list[int], n_boot: int, y, tick=None):
     """Target `barrier`: every matching's loss and error barrier on the test set, the agreement of
     the weight and paper matchings, and the yardstick `loss_barrier.same_run`, the barrier between
     a run's last two checkpoints (a pair gets the mean of its two runs'). Also returns the pairs'
@@ -121,6 +122,8 @@ def barrier_rows(lam, C, seeds: dict[int, SeedData], ref: int, order: list[int],
     for a, b in itertools.combinations(order, 2):
         values[(a, b)], paths[(a, b)] = pair_barriers(nets[a], nets[b], seeds[a].extra["z"], seeds[b].extra["z"], y)
         values[(a, b)]["loss_barrier.same_run"] = (same[a] + same[b]) / 2
+        if tick:
+            tick(1)
     rows = summarise(lam, C, "barrier", values, ref, order, n_boot, BOTH, BARRIER_METRICS)
     return rows, {"barriers": values, "paths": paths}
 

@@ -99,6 +99,21 @@ def md5_of(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
+def dataset_digest(root: Path | str) -> str:
+    """The data set's identity for MLflow: the first 32 hex characters of sha256 over the md5 hex
+    digests of the four IDX files, concatenated in MNIST_MD5's order (MLflow caps a digest at 36).
+    Computed from the files, so a changed file changes it; cached per folder and file state."""
+    raw = raw_dir(root)
+    state = (str(raw.resolve()), *((n, (raw / n).stat().st_mtime_ns, (raw / n).stat().st_size) for n in MNIST_MD5))
+    if state not in _DIGESTS:
+        joined = "".join(md5_of(raw / n) for n in MNIST_MD5)
+        _DIGESTS[state] = hashlib.sha256(joined.encode()).hexdigest()[:32]
+    return _DIGESTS[state]
+
+
+_DIGESTS: dict[tuple, str] = {}
+
+
 def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

@@ -21,6 +21,7 @@ from .config import SweepConfig
 from .data import load_mnist
 from .engine import RunSpec
 from .train import data_root, settings_of, train_specs
+from .train import progress as train_progress
 
 
 def grid_points(cfg: SweepConfig) -> list[RunSpec]:
@@ -92,7 +93,7 @@ def claim(study, cfg: SweepConfig, points: set[RunSpec], snap: st.Snapshot, wid:
     return mine
 
 
-def run_chunk(cfg, study, parent, claims: dict[RunSpec, int], ledger: dict, data, wid, progress) -> None:
+def run_chunk(cfg, study, parent, claims: dict[RunSpec, int], ledger: dict, data, wid, progress, bar) -> None:
     """Complete claims from the ledger or by training; every claim ends COMPLETE or FAIL."""
     s = settings_of(cfg)
     todo = []
@@ -100,6 +101,7 @@ def run_chunk(cfg, study, parent, claims: dict[RunSpec, int], ledger: dict, data
         run = ledger.get(tracking.config_hash(p, s))
         if run is not None:
             st.tell(study, num, tracking.final_metric(run, "test_acc"))
+            bar.skip(s.epochs, points=1)
             progress(p, run.info.run_id)
         else:
             todo.append(p)
@@ -114,7 +116,7 @@ def run_chunk(cfg, study, parent, claims: dict[RunSpec, int], ledger: dict, data
         interrupts.check()  # claims are made; stopping here ends them FAIL below
         if todo:
             train_specs(parent, sorted(todo), data_root(cfg.data_dir), data, s, cfg.workers, cfg.name,
-                        on_done=finished, extra_tags={tracking.TAG_WORKER: wid})
+                        on_done=finished, extra_tags={tracking.TAG_WORKER: wid}, bar=bar)
     finally:
         for p in todo:
             if p not in done:
@@ -135,13 +137,12 @@ def run_sweep(cfg: SweepConfig) -> int:
             snap, claims = next_claims(cfg, study, storage, points, tracking.client(), wid)
             if not claims:
                 return nothing_left(cfg, points)
-            completed, sweep_run_id = work(cfg, study, storage, points, claims, len(snap.complete), data, wid)
+            completed, sweep_run_id, exp_id = work(cfg, study, storage, points, claims, len(snap.complete), data, wid)
         finally:
             heartbeat.close()
     final = st.snapshot(study, points)
     print(f"sweep {cfg.name}: {len(final.complete)}/{len(points)} grid points complete "
-          f"({len(completed)} by this worker). Browse: mlflow ui --backend-store-uri "
-          f"{tracking.display_uri()}", file=sys.stderr)
+          f"({len(completed)} by this worker). {tracking.browse_line(exp_id, sweep_run_id)}", file=sys.stderr)
     if cfg.analyze and len(final.complete) == len(points):
         analyze_now(cfg, sweep_run_id)
     return len(completed)
@@ -156,37 +157,56 @@ def analyze_now(cfg: SweepConfig, sweep_run_id: str) -> None:
 def nothing_left(cfg: SweepConfig, points: set[RunSpec]) -> int:
     """Every point is complete: say so (and analyse, under `mlflow run`); returns 0 trained."""
     print(f"sweep {cfg.name}: nothing to do, all {len(points)} grid points are complete", file=sys.stderr)
-    tracking.tag_projects_run("sweep", cfg.name)
+    tracking.tag_projects_run("sweep", cfg.name, f"sweep-{cfg.name}",
+                              sweep_note(cfg, len(points), len(points)) + " Nothing was left to train.")
     if cfg.analyze and os.environ.get("MLFLOW_RUN_ID"):
         analyze_now(cfg, os.environ["MLFLOW_RUN_ID"])
     return 0
 
 
-def work(cfg: SweepConfig, study, storage, points, claims: dict, base: int, data, wid: str) -> tuple[list, str]:
+def work(cfg: SweepConfig, study, storage, points, claims: dict, base: int, data, wid: str) -> tuple[list, str, str]:
     """Train chunk after chunk under this invocation's sweep run until the grid is complete;
     claims: the first chunk; base: the points complete before it."""
     completed: list[tuple[RunSpec, str]] = []
     try:
-        with tracking.parent_run("sweep", cfg.name, f"sweep-{cfg.name}", tags={tracking.TAG_WORKER: wid}) as parent:
+        with tracking.parent_run("sweep", cfg.name, f"sweep-{cfg.name}", tags={tracking.TAG_WORKER: wid},
+                                 note=sweep_note(cfg, len(points), base)) as parent:
             tracking.log_text(parent, st.grid_json(cfg.grid()), "grid.json")
 
             def progress(p: RunSpec, run_id: str) -> None:
                 completed.append((p, run_id))
                 tracking.log_progress(parent, base + len(completed), len(completed))
 
-            while claims:
-                ledger = tracking.ledger(parent.client, parent.experiment_id, cfg.name)
-                run_chunk(cfg, study, parent, claims, ledger, data, wid, progress)
-                interrupts.check()
-                _, claims = next_claims(cfg, study, storage, points, parent.client, wid)
+            with progress_of(cfg, len(points), base) as bar:
+                while claims:
+                    ledger = tracking.ledger(parent.client, parent.experiment_id, cfg.name)
+                    run_chunk(cfg, study, parent, claims, ledger, data, wid, progress, bar)
+                    interrupts.check()
+                    _, claims = next_claims(cfg, study, storage, points, parent.client, wid)
             tracking.remove_twins(parent.client, cfg.name, wid, keep={parent.run_id})
             tracking.log_text(parent, summary_csv(cfg, study, points, parent), "summary.csv")
+            final = len(st.snapshot(study, points).complete)
+            parent.describe(sweep_note(cfg, len(points), final, len(completed)))
     except tracking.TRACKING_ERRORS as exc:
         # The tracking server is gone: say so in the study (a separate store) for whoever
         # resumes; it ends this worker's runs FAILED with this line.
         st.record_failure(study, wid, tracking.failure_line(exc))
         raise
-    return completed, parent.run_id
+    return completed, parent.run_id, parent.experiment_id
+
+
+def sweep_note(cfg: SweepConfig, total: int, complete: int, trained: int | None = None) -> str:
+    """The sweep run's description: the grid, where it stands, what this worker did."""
+    done = (f"This worker trained {trained}; {complete}/{total} points are complete."
+            if trained is not None else f"{complete}/{total} points were complete when this worker started.")
+    return (f"Sweep **{cfg.name}**: {tracking.grid_text(cfg)}. {done} Training runs are nested below; "
+            f"`summary.csv` lists them. Report: `reports/{cfg.name}/report.md` once the grid is complete.")
+
+
+def progress_of(cfg: SweepConfig, total: int, done: int):
+    """The sweep's progress: grid points done / total, and the model-epochs left to train (all of
+    them, as if this worker trained every point left)."""
+    return train_progress(total - done, cfg.epochs, f"sweep {cfg.name}", total, done)
 
 
 def summary_csv(cfg, study, points, parent) -> str:

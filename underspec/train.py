@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import shutil
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from . import interrupts, tracking
 from .artifacts import staging_root
@@ -19,6 +19,7 @@ from .config import ConfigError, TrainConfig
 from .data import MNISTTensors, default_data_dir, load_mnist
 from .engine import EngineSettings, RunSpec, resolve_device
 from .parallel import iter_train
+from .progress import Progress
 
 
 def data_root(cfg_dir: str) -> Path:
@@ -30,31 +31,37 @@ def settings_of(cfg) -> EngineSettings:
                           probe_size=cfg.probe_size, device=cfg.device)  # threads: the engine's fixed 1
 
 
-def progress(total: int, desc: str) -> tqdm:
-    """A bar over model-epochs with ETA; silent when stderr is not a terminal."""
-    return tqdm(total=total, desc=desc, unit="model-epoch", disable=None, file=sys.stderr,
-                dynamic_ncols=True, smoothing=0.1)
+def progress(runs: int, epochs: int, desc: str = "train", total_points: int = 0, done: int = 0) -> Progress:
+    """Model-epochs with ETA, and runs (or a sweep's grid points) done / total: a bar on a
+    terminal, a line every 10 runs or 60 s in a log."""
+    return Progress(desc, runs * epochs, "model-epoch", total_points or runs, "runs" if not total_points else "points",
+                    points_done=done)
 
 
 def train_specs(parent: tracking.Parent, specs: list[RunSpec], data_dir: Path, data: MNISTTensors,
                 s: EngineSettings, workers: int, sweep: str = "", on_done=None,
-                extra_tags: dict | None = None) -> dict[RunSpec, str]:
-    """Create one RUNNING run per spec under `parent`, train them, finish each as its group ends."""
+                extra_tags: dict | None = None, bar: Progress | None = None) -> dict[RunSpec, str]:
+    """Create one RUNNING run per spec under `parent`, train them, finish each as its group ends;
+    `bar`: the caller's progress (a sweep's), else one of this batch."""
     device = str(resolve_device(s.device))
-    run_ids = {sp: tracking.create_train_run(parent, sp, s, device, sweep, extra_tags) for sp in specs}
+    run_ids = {sp: tracking.create_train_run(parent, sp, s, device, sweep, extra_tags, data_dir) for sp in specs}
     pending = set(run_ids.values())
     staging = staging_root()
+
+    own = bar is None
+    bar = bar or progress(len(specs), s.epochs)
 
     def tick(n: int) -> None:  # called between epochs: a safe point to stop at
         bar.update(n)
         interrupts.check()
 
     try:
-        with progress(len(specs) * s.epochs, "train") as bar:
+        with bar if own else nullcontext():
             for results in iter_train(specs, data_dir, data, s, workers, tick, staging):
                 for r in results:
                     tracking.finish_train_run(parent.client, run_ids[r.spec], r)
                     pending.discard(run_ids[r.spec])
+                    bar.update(points=1)
                     if on_done:
                         on_done(r, run_ids[r.spec])
                     interrupts.check()
@@ -80,8 +87,9 @@ def run_train(cfg: TrainConfig) -> dict[RunSpec, str]:
         raise ConfigError("probe_size", cfg.probe_size, f"the test set has only {len(data.test_y)} images")
     specs = [RunSpec(s, lam, c) for s in cfg.seeds for lam in cfg.lambdas for c in cfg.classes]
     s = settings_of(cfg)
-    with interrupts.deferred(), tracking.parent_run("batch", cfg.sweep) as parent:
+    note = f"Training batch: {tracking.grid_text(cfg)}. Each run is nested below this one."
+    with interrupts.deferred(), tracking.parent_run("batch", cfg.sweep, tracking.train_name(cfg), note=note) as parent:
         run_ids = train_specs(parent, specs, root, data, s, cfg.workers, cfg.sweep)
-    print(f"trained {len(run_ids)} runs under parent {parent.run_id} "
-          f"(experiment {parent.experiment_id}); browse them with `mlflow ui`", file=sys.stderr)
+    print(f"trained {len(run_ids)} runs under parent {parent.run_id} (experiment {parent.experiment_id}). "
+          f"{tracking.browse_line(parent.experiment_id, parent.run_id)}", file=sys.stderr)
     return run_ids

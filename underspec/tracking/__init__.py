@@ -2,6 +2,7 @@
 paths (`runs`), and the searches a sweep and the analysis make (`queries`). The other layers
 import `underspec.tracking` and nothing from MLflow."""
 from ..redaction import redact
+from .outputs import log_analysis, log_progress, log_text, tag_projects_run
 from .queries import (
     artifact_path,
     end_worker_runs,
@@ -38,15 +39,12 @@ from .runs import (
     fail_fast,
     failure_line,
     finish_train_run,
-    log_analysis,
-    log_progress,
-    log_text,
     parent_run,
     run_name,
     run_params,
     store_exists,
-    tag_projects_run,
 )
+from .ui import browse_line, dataset_input, grid_text, link_analysis, train_name, ui_link
 
 __all__ = [
     "EMBEDDINGS", "FAILED", "KILLED", "TAG_DUPLICATE", "TAG_ERROR", "TAG_FORMAT", "TAG_HASH", "TAG_ROLE", "TAG_SWEEP",
@@ -54,5 +52,7 @@ __all__ = [
     "create_train_run", "display_uri", "end_runs", "end_worker_runs", "environment_tags", "error_line",
     "experiment_id", "experiment_name", "fail_fast", "failure_line", "final_metric", "finish_train_run",
     "ledger", "log_analysis", "log_progress", "log_text", "parent_run", "redact", "remove_twins", "run_name",
-    "run_params", "running_workers", "search_all", "store_exists", "sweep_runs", "tag_projects_run",
+    "run_params", "running_workers", "browse_line", "dataset_input", "link_analysis", "ui_link", "search_all",
+    "grid_text", "train_name",
+    "store_exists", "sweep_runs", "tag_projects_run",
 ]

@@ -16,12 +16,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-import numpy as np
 import torch
 from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient, get_tracking_uri
-from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME, MLFLOW_RUN_NOTE
 from requests.exceptions import RequestException
 from sqlalchemy.engine import make_url
 
@@ -30,6 +29,7 @@ from ..data import DATASET
 from ..engine import EngineSettings, RunSpec
 from ..locks import file_lock
 from ..redaction import redact
+from . import ui
 from .resilient import Resilient
 
 # MLflow prints a "View run <name> at: <tracking URI>" line per ended run: 378 lines for a sweep,
@@ -96,25 +96,34 @@ def experiment_id(client: MlflowClient, create: bool = True) -> str | None:
 
 
 class Parent:
-    """The run that owns one invocation: MLflow Projects' run when there is one, else our own."""
+    """The run that owns one invocation, named `name` with a description: MLflow Projects' run
+    (renamed) when there is one, else our own."""
 
-    def __init__(self, role: str, sweep: str = "", name_prefix: str = "batch", nested_in: str | None = None,
-                 tags: dict[str, str] | None = None):
+    def __init__(self, role: str, sweep: str = "", name: str = "batch", nested_in: str | None = None,
+                 tags: dict[str, str] | None = None, note: str = ""):
         self.client = client()
         self.owned = nested_in is not None or not os.environ.get("MLFLOW_RUN_ID")
         # The identifying tags go into the request that creates the run: a worker killed right
         # after it must not leave a RUNNING run that no recovery can attribute to it.
-        tags = {TAG_ROLE: role, **({TAG_SWEEP: sweep} if sweep else {}), **(tags or {})}
+        tags = {TAG_ROLE: role, **({TAG_SWEEP: sweep} if sweep else {}), **(tags or {}),
+                **({MLFLOW_RUN_NOTE: note} if note else {})}
         if self.owned:
-            created = {MLFLOW_RUN_NAME: f"{name_prefix}-{time.strftime('%Y%m%d-%H%M%S')}", **tags}
+            created = {MLFLOW_RUN_NAME: name, **tags}
             if nested_in:
                 created[MLFLOW_PARENT_RUN_ID] = nested_in
-            run = self.client.create_run(experiment_id(self.client), tags=created)
+            exp = experiment_id(self.client)
+            ui.mark_experiment(self.client, exp)
+            run = self.client.create_run(exp, tags=created)
         else:  # MLflow Projects' run: `mlflow run` ends it whatever happens to this process
             run = self.client.get_run(os.environ["MLFLOW_RUN_ID"])
             self.client.log_batch(run.info.run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+            ui.rename(self.client, run.info.run_id, name)
+            ui.mark_experiment(self.client, run.info.experiment_id)
         self.run_id = run.info.run_id
         self.experiment_id = run.info.experiment_id
+
+    def describe(self, text: str) -> None:
+        ui.describe(self.client, self.run_id, text)
 
     def end(self, status: str, reason: str | None = None) -> None:
         """End this run if it is ours; with a reason (an error), best effort and without retries."""
@@ -127,9 +136,9 @@ class Parent:
 
 
 @contextmanager
-def parent_run(role: str, sweep: str = "", name_prefix: str = "batch", nested_in: str | None = None,
-               tags: dict[str, str] | None = None) -> Iterator[Parent]:
-    parent = Parent(role, sweep, name_prefix, nested_in, tags)
+def parent_run(role: str, sweep: str = "", name: str = "batch", nested_in: str | None = None,
+               tags: dict[str, str] | None = None, note: str = "") -> Iterator[Parent]:
+    parent = Parent(role, sweep, name, nested_in, tags, note)
     try:
         yield parent
     except KeyboardInterrupt:
@@ -142,8 +151,9 @@ def parent_run(role: str, sweep: str = "", name_prefix: str = "batch", nested_in
 
 
 def create_train_run(parent: Parent, spec: RunSpec, s: EngineSettings, device: str, sweep: str = "",
-                     extra_tags: dict | None = None) -> str:
-    """A RUNNING training run nested under `parent`, with its params and identifying tags."""
+                     extra_tags: dict | None = None, data_dir: Path | None = None) -> str:
+    """A RUNNING training run nested under `parent`, with its params, identifying tags and (given
+    the data folder) its data set as one dataset input."""
     tags = {MLFLOW_PARENT_RUN_ID: parent.run_id, TAG_ROLE: "train", TAG_HASH: config_hash(spec, s),
             TAG_FORMAT: str(FORMAT_VERSION), **environment_tags(device), **(extra_tags or {})}
     if sweep:
@@ -151,6 +161,8 @@ def create_train_run(parent: Parent, spec: RunSpec, s: EngineSettings, device: s
     run = parent.client.create_run(parent.experiment_id, tags=tags, run_name=run_name(spec))
     params = [Param(k, v) for k, v in run_params(spec, s).items()]
     parent.client.log_batch(run.info.run_id, params=params)
+    if data_dir is not None:
+        parent.client.log_inputs(run.info.run_id, datasets=[ui.dataset_input(data_dir, spec.classes)])
     return run.info.run_id
 
 
@@ -268,43 +280,3 @@ def store_exists() -> bool:
 def display_uri() -> str:
     """The tracking URI to show people (credentials never printed)."""
     return redact(get_tracking_uri())
-
-
-def log_analysis(parent: Parent, out_dir: Path, rows: list[dict], per_run: dict, n_runs: int, cfg) -> None:
-    """The analysis run's params and artifacts, one nested run per cell, and new metrics on each
-    training run against the reference seed (added under new keys; nothing existing changes)."""
-    c = parent.client
-    if parent.owned:
-        params = {"sweep": cfg.sweep, "reference_seed": str(cfg.reference_seed), "bootstrap": str(cfg.bootstrap)}
-        c.log_batch(parent.run_id, params=[Param(k, v) for k, v in params.items()])
-    c.log_batch(parent.run_id, metrics=[Metric("runs_used", n_runs, int(time.time() * 1000), 0)])
-    c.log_artifacts(parent.run_id, str(out_dir))
-    now = int(time.time() * 1000)
-    cells: dict[tuple, list] = {}
-    for r in rows:
-        if np.isfinite(r["mean"]):
-            key = f"{r['metric']}.{r['target']}.{r['mode']}".replace("+", "_")  # MLflow keys admit no '+'
-            cells.setdefault((r["lambda"], r["classes"]), []).append(Metric(key, float(r["mean"]), now, 0))
-    for (lam, C), metrics in sorted(cells.items()):
-        tags = {MLFLOW_PARENT_RUN_ID: parent.run_id, TAG_ROLE: "analysis-cell", TAG_SWEEP: cfg.sweep}
-        run = c.create_run(parent.experiment_id, tags=tags, run_name=f"cell-l{lam!r}-c{C}")
-        c.log_batch(run.info.run_id, metrics=metrics[:1000], params=[Param("lambda", repr(lam)),
-                                                                    Param("classes", str(C))])
-        c.set_terminated(run.info.run_id, "FINISHED")
-    for rid, vals in per_run.items():
-        c.log_batch(rid, metrics=[Metric(k, float(v), now, 0) for k, v in vals.items()])
-
-
-def log_text(parent: Parent, text: str, name: str) -> None:
-    parent.client.log_text(parent.run_id, text, name)
-
-
-def log_progress(parent: Parent, points_done: int, step: int) -> None:
-    parent.client.log_metric(parent.run_id, "points_done", points_done, step=step)
-
-
-def tag_projects_run(role: str, sweep: str) -> None:
-    """Under `mlflow run`, tag MLflow Projects' run even when there is nothing to do."""
-    if os.environ.get("MLFLOW_RUN_ID"):
-        client().log_batch(os.environ["MLFLOW_RUN_ID"],
-                                 tags=[RunTag(TAG_ROLE, role), RunTag(TAG_SWEEP, sweep)])
