@@ -92,3 +92,25 @@ def test_mlproject_mirrors_the_config_and_passes_every_parameter(entry):
     assert declared == want
     for name in declared:
         assert f"--{name}={{{name}}}" in spec["command"]
+
+
+def test_mlproject_is_the_generated_one():
+    """MLproject is written by `python -m underspec.mlproject` from the configs; --check says so."""
+    from underspec.mlproject import render
+
+    assert (REPO / "MLproject").read_text() == render()
+    res = subprocess.run([sys.executable, "-m", "underspec.mlproject", "--check"], cwd=REPO,
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+
+
+def test_settings_are_defined_once():
+    """The shared run settings' defaults come from settings.RunSettings, everywhere."""
+    from dataclasses import fields
+
+    from underspec.engine import EngineSettings
+    from underspec.settings import RunSettings
+
+    for f in fields(RunSettings):
+        for cls in (TrainConfig, SweepConfig, EngineSettings):
+            assert field_defaults(cls)[f.name] == f.default, (cls.__name__, f.name)

@@ -1,6 +1,8 @@
 """Typed, frozen configuration of each step, and the parsing that validates user input.
 
-`MLproject` mirrors these defaults (a test checks that they agree). Every check raises
+A run's own settings are defined in `settings`; the step configs here add how a step runs.
+`MLproject` is generated from these classes (`python -m underspec.mlproject`; a test checks that
+it is current). Every check raises
 ConfigError naming the parameter and the value; entry points turn it into one line and exit 2.
 """
 from __future__ import annotations
@@ -9,16 +11,13 @@ import math
 import os
 from dataclasses import dataclass, fields
 
+from .settings import AXES, FORMAT_VERSION, RunSettings, grid_doc  # noqa: F401 (FORMAT_VERSION re-exported)
+
 PAPER_SEEDS = (0, 42, 1337, 3213, 9999, 5783, 1023)
 PAPER_LAMBDAS = (0.0, 0.001, 0.0025, 0.005, 0.01, 0.05)
 PAPER_CLASSES = tuple(range(2, 11))
 DEVICES = ("auto", "cpu", "cuda")
 MAX_EPOCHS = 10000  # a typo's guard: 1e5 epochs of even one run would take weeks here
-# What a run's artifacts mean. 2: the authors' minibatch order, in which the validation loader's
-# iterator draws from the training loader's generator each epoch; 1: a training loader alone
-# (the same first epoch, other orders from epoch 2 on). The config hash, each run's
-# `underspec.format_version` tag and each sweep's stored grid carry it: versions never mix.
-FORMAT_VERSION = 2
 
 
 class ConfigError(ValueError):
@@ -101,37 +100,48 @@ def join(values) -> str:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """`train`: the cross product seeds x lambdas x classes, trained fused, one MLflow run each."""
+class GridConfig(RunSettings):
+    """What `train` and `sweep` share: the grid axes (their cross product is trained), the shared
+    run settings (from RunSettings), and how the engine runs."""
 
     seeds: tuple[int, ...] = (0,)
     lambdas: tuple[float, ...] = (0.001,)
     classes: tuple[int, ...] = (10,)
-    epochs: int = 50
-    batch_size: int = 64
-    lr: float = 0.01
-    hidden: int = 16
-    probe_size: int = 1000
     device: str = "auto"
     workers: int = 1
     data_dir: str = ""
+
+    def axes(self) -> dict[str, tuple]:
+        return {a.option: getattr(self, a.option) for a in AXES}
+
+    def grid(self) -> dict:
+        """The normalised grid as a sweep's study stores it: spelled the same however it was typed."""
+        return grid_doc(self.axes(), self)
+
+
+GRID_PARSERS = {
+    "seeds": parse_seeds, "lambdas": parse_lambdas, "classes": parse_classes,
+    "epochs": lambda t: parse_int("epochs", t, lo=1, hi=MAX_EPOCHS),
+    "batch_size": lambda t: parse_int("batch_size", t, lo=1, hi=60000),  # MNIST's training set
+    "lr": lambda t: parse_float("lr", t, positive=True),
+    "hidden": lambda t: parse_int("hidden", t, lo=1, hi=4096),
+    "probe_size": lambda t: parse_int("probe_size", t, lo=1, hi=10000),
+    "device": parse_device,
+    "workers": lambda t: parse_int("workers", t, lo=1, hi=max(1, os.cpu_count() or 1) * 4),
+    "data_dir": lambda t: parse_data_dir(t),
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig(GridConfig):
+    """`train`: the cross product seeds x lambdas x classes, trained fused, one MLflow run each."""
+
     sweep: str = ""
 
     @classmethod
     def from_strings(cls, **raw) -> TrainConfig:
         """Build from CLI strings, validating each; raises ConfigError on the first bad value."""
-        conv = {
-            "seeds": parse_seeds, "lambdas": parse_lambdas, "classes": parse_classes,
-            "epochs": lambda t: parse_int("epochs", t, lo=1, hi=MAX_EPOCHS),
-            "batch_size": lambda t: parse_int("batch_size", t, lo=1, hi=60000),  # MNIST's training set
-            "lr": lambda t: parse_float("lr", t, positive=True),
-            "hidden": lambda t: parse_int("hidden", t, lo=1, hi=4096),
-            "probe_size": lambda t: parse_int("probe_size", t, lo=1, hi=10000),
-            "device": parse_device,
-            "workers": lambda t: parse_int("workers", t, lo=1, hi=max(1, os.cpu_count() or 1) * 4),
-            "data_dir": lambda t: parse_data_dir(t),
-            "sweep": lambda t: parse_name("sweep", t, allow_empty=True),
-        }
+        conv = {**GRID_PARSERS, "sweep": lambda t: parse_name("sweep", t, allow_empty=True)}
         return cls(**{k: conv[k](v) for k, v in raw.items() if v is not None})
 
 
@@ -156,7 +166,11 @@ def parse_name(param: str, text, allow_empty: bool = False) -> str:
 
 
 def field_defaults(cls) -> dict[str, object]:
-    return {f.name: f.default for f in fields(cls)}
+    """{field: default} of a step config, in the order people read them (CLI, MLproject): the
+    sweep's name, then the grid axes, then the rest as declared."""
+    first = ("name", *(ax.option for ax in AXES))
+    fs = sorted(fields(cls), key=lambda f: first.index(f.name) if f.name in first else len(first))
+    return {f.name: f.default for f in fs}
 
 
 @dataclass(frozen=True)
@@ -206,21 +220,15 @@ def parse_storage(text) -> str:
 
 
 @dataclass(frozen=True)
-class SweepConfig:
-    """`sweep`: the grid scheduled by Optuna's GridSampler, one MLflow run per grid point."""
+class SweepConfig(GridConfig):
+    """`sweep`: the grid scheduled by Optuna's GridSampler, one MLflow run per grid point. The
+    default grid is the paper's."""
 
-    name: str = "paper"
     seeds: tuple[int, ...] = PAPER_SEEDS
     lambdas: tuple[float, ...] = PAPER_LAMBDAS
     classes: tuple[int, ...] = PAPER_CLASSES
-    epochs: int = 50
-    batch_size: int = 64
-    lr: float = 0.01
-    hidden: int = 16
-    probe_size: int = 1000
-    device: str = "auto"
     workers: int = 2
-    data_dir: str = ""
+    name: str = "paper"
     storage: str = "sqlite:///optuna.db"
     chunk: int = 0
     analyze: bool = True
@@ -229,22 +237,9 @@ class SweepConfig:
     def from_strings(cls, **raw) -> SweepConfig:
         own = {"name": lambda t: parse_name("name", t), "storage": parse_storage,
                "chunk": lambda t: parse_int("chunk", t, lo=0), "analyze": lambda t: parse_bool("analyze", t)}
-        shared = {k: v for k, v in raw.items() if k not in own and k != "sweep"}
-        base = TrainConfig.from_strings(**shared)
-        values = {k: getattr(base, k) for k in shared if v_is_set(raw, k)}
+        values = {k: GRID_PARSERS[k](v) for k, v in raw.items() if k in GRID_PARSERS and v is not None}
         values.update({k: own[k](v) for k, v in raw.items() if k in own and v is not None})
         return cls(**values)
-
-    def grid(self) -> dict:
-        """The normalised grid as stored in the study: spelled the same however it was typed."""
-        return {"seeds": sorted(self.seeds), "lambdas": sorted(float(x) for x in self.lambdas),
-                "classes": sorted(self.classes), "epochs": self.epochs, "batch_size": self.batch_size,
-                "lr": float(self.lr), "hidden": self.hidden, "dataset": "mnist",
-                "probe_size": self.probe_size, "format_version": FORMAT_VERSION}
-
-
-def v_is_set(raw: dict, key: str) -> bool:
-    return raw.get(key) is not None
 
 
 @dataclass(frozen=True)

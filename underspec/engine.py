@@ -22,6 +22,7 @@ import torch
 
 from .data import MNISTTensors, fold_labels
 from .model import batch_slices, epoch_orders, init_params
+from .settings import RunSettings, RunSpec
 
 MAX_CLASSES = 10
 SPARSITY_EPS = 1e-3
@@ -30,22 +31,11 @@ METRICS = ("train_loss", "train_acc", "test_loss", "test_acc",
 PARAMS = ("W1", "b1", "W2", "b2")
 
 
-@dataclass(frozen=True, order=True)
-class RunSpec:
-    """One training configuration."""
-
-    seed: int
-    lam: float
-    classes: int
-
-
 @dataclass(frozen=True)
-class EngineSettings:
-    epochs: int = 50
-    batch_size: int = 64
-    lr: float = 0.01
-    hidden: int = 16
-    probe_size: int = 1000
+class EngineSettings(RunSettings):
+    """The shared run settings, and how the engine computes: its intra-op threads (recorded with
+    each run) and device."""
+
     threads: int = 1
     device: str = "cpu"
 

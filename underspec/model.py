@@ -11,14 +11,17 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
+from .settings import RunSettings
+
 N_INPUT = 784
 GAIN = math.sqrt(2.0)
+H = RunSettings.hidden  # the default width, defined in settings
 
 
 class MLP(nn.Module):
     """x (B, 784) -> Linear(784, H) -> ReLU -> Linear(H, C); the H pre-activations are the embedding."""
 
-    def __init__(self, classes: int, hidden: int = 16):
+    def __init__(self, classes: int, hidden: int = H):
         super().__init__()
         self.fc1 = nn.Linear(N_INPUT, hidden)
         self.fc2 = nn.Linear(hidden, classes)
@@ -27,7 +30,7 @@ class MLP(nn.Module):
         return self.fc2(torch.relu(self.fc1(x)))
 
 
-def build_mlp(seed: int, classes: int, hidden: int = 16) -> MLP:
+def build_mlp(seed: int, classes: int, hidden: int = H) -> MLP:
     """The paper's recipe: seed, default-init both layers, then xavier(gain sqrt 2) and zero biases.
 
     W1's values depend on C too: the second layer's default init draws from the generator first.
@@ -42,7 +45,7 @@ def build_mlp(seed: int, classes: int, hidden: int = 16) -> MLP:
     return model
 
 
-def init_params(seed: int, classes: int, hidden: int = 16) -> dict[str, torch.Tensor]:
+def init_params(seed: int, classes: int, hidden: int = H) -> dict[str, torch.Tensor]:
     """Initial W1 (H, 784), b1 (H,), W2 (C, H), b2 (C,), bitwise those of `build_mlp`."""
     m = build_mlp(seed, classes, hidden)
     return {

@@ -8,12 +8,12 @@ import torch
 import torch.nn.functional as F
 
 from .data import MNISTTensors, fold_labels
-from .engine import RunSpec
 from .model import MLP, batch_slices, build_mlp, epoch_orders
+from .settings import RunSettings, RunSpec
 
 
-def train_plain(spec: RunSpec, data: MNISTTensors, epochs: int = 1, batch_size: int = 64,
-                lr: float = 0.01, hidden: int = 16, max_steps: int | None = None) -> MLP:
+def train_plain(spec: RunSpec, data: MNISTTensors, epochs: int = 1, batch_size: int = RunSettings.batch_size,
+                lr: float = RunSettings.lr, hidden: int = RunSettings.hidden, max_steps: int | None = None) -> MLP:
     """Train one configuration the obvious way; stops after max_steps minibatches if given."""
     model = build_mlp(spec.seed, spec.classes, hidden)
     opt = torch.optim.SGD(model.parameters(), lr=lr)

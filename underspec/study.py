@@ -24,8 +24,8 @@ from optuna.trial import TrialState
 from sqlalchemy import text
 
 from .config import ConfigError
-from .engine import RunSpec
 from .locks import file_lock, pid_alive
+from .settings import AXES, RunSpec, point_doc, search_space, spec_of
 
 GRID_ATTR = "underspec.grid"
 WORKER_ATTR = "underspec.worker"
@@ -55,8 +55,7 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
 
 def open_study(storage, name: str, grid: dict) -> optuna.Study:
     """Create or load the sweep's study; refuse (ConfigError) a different grid under this name."""
-    space = {"seed": list(grid["seeds"]), "lambda": list(grid["lambdas"]), "classes": list(grid["classes"])}
-    sampler = GridSampler(space, seed=SAMPLER_SEED)
+    sampler = GridSampler(search_space(grid), seed=SAMPLER_SEED)
     study = optuna.create_study(study_name=name, storage=storage, sampler=sampler,
                                 direction="maximize", load_if_exists=True)
     stored = study.user_attrs.get(GRID_ATTR)
@@ -75,27 +74,21 @@ def open_study(storage, name: str, grid: dict) -> optuna.Study:
     return study
 
 
-def point_of(params: dict) -> RunSpec:
-    return RunSpec(int(params["seed"]), float(params["lambda"]), int(params["classes"]))
-
-
 def suggest_point(trial: optuna.Trial, grid: dict) -> RunSpec:
-    return RunSpec(trial.suggest_categorical("seed", list(grid["seeds"])),
-                   trial.suggest_categorical("lambda", list(grid["lambdas"])),
-                   trial.suggest_categorical("classes", list(grid["classes"])))
+    return spec_of({k: trial.suggest_categorical(k, values) for k, values in search_space(grid).items()})
 
 
 def _trial_point(t, sampler) -> RunSpec | None:
     """A trial's grid point; also for a trial killed between its suggest calls, whose params are
     incomplete: GridSampler recorded its grid id when the trial was created."""
     params = dict(t.system_attrs.get("fixed_params") or t.params)
-    if {"seed", "lambda", "classes"} <= params.keys():
-        return point_of(params)
+    if {a.key for a in AXES} <= params.keys():
+        return spec_of(params)
     gid = t.system_attrs.get("grid_id")
     if gid is None or not isinstance(sampler, GridSampler):
         return None
     names = sorted(t.system_attrs["search_space"])  # GridSampler orders its grid by sorted names
-    return point_of(dict(zip(names, sampler._all_grids[gid], strict=True)))
+    return spec_of(dict(zip(names, sampler._all_grids[gid], strict=True)))
 
 
 @dataclass
@@ -191,7 +184,7 @@ def requeue_missing(study: optuna.Study, grid_points: set[RunSpec], attempted: s
     snap = snapshot(study, grid_points)
     n = 0
     for p in sorted(attempted - set(snap.complete) - set(snap.live) - snap.waiting):
-        study.enqueue_trial({"seed": p.seed, "lambda": p.lam, "classes": p.classes})
+        study.enqueue_trial(point_doc(p))
         n += 1
     return n
 

@@ -9,24 +9,22 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 import os
 import sys
 import time
 
-from . import interrupts, tracking
+from . import interrupts, settings, tracking
 from . import study as st
 from .artifacts import remove_stale_staging
 from .config import SweepConfig
 from .data import load_mnist
-from .engine import RunSpec
+from .settings import RunSpec
 from .train import data_root, settings_of, train_specs
 from .train import progress as train_progress
 
 
 def grid_points(cfg: SweepConfig) -> list[RunSpec]:
-    g = cfg.grid()
-    return [RunSpec(s, lam, c) for s, lam, c in itertools.product(g["seeds"], g["lambdas"], g["classes"])]
+    return settings.grid_points(cfg.grid())
 
 
 def recover(cfg: SweepConfig, study, storage, points: set[RunSpec], client) -> st.Snapshot:
@@ -219,11 +217,11 @@ def summary_csv(cfg, study, points, parent) -> str:
     snap = st.snapshot(study, points)
     out = io.StringIO()
     w = csv.writer(out)
-    w.writerow(["seed", "lambda", "classes", "trial", "run_id", "status", "test_acc"])
+    w.writerow([a.key for a in settings.AXES] + ["trial", "run_id", "status", "test_acc"])
     for p in sorted(points):
         rs = sorted(by_hash.get(tracking.config_hash(p, s), []), key=lambda r: r.info.status != "FINISHED")
         r = rs[0] if rs else None
         acc = tracking.final_metric(r, "test_acc") if r and r.info.status == "FINISHED" else ""
-        w.writerow([p.seed, repr(p.lam), p.classes, snap.complete.get(p, ""),
+        w.writerow([*settings.point_text(p).values(), snap.complete.get(p, ""),
                     r.info.run_id if r else "", r.info.status if r else "MISSING", acc])
     return out.getvalue()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import sys
 from contextlib import nullcontext
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -20,6 +21,7 @@ from .data import MNISTTensors, default_data_dir, load_mnist
 from .engine import EngineSettings, RunSpec, resolve_device
 from .parallel import iter_train
 from .progress import Progress
+from .settings import grid_points, shared_of
 
 
 def data_root(cfg_dir: str) -> Path:
@@ -27,8 +29,9 @@ def data_root(cfg_dir: str) -> Path:
 
 
 def settings_of(cfg) -> EngineSettings:
-    return EngineSettings(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, hidden=cfg.hidden,
-                          probe_size=cfg.probe_size, device=cfg.device)  # threads: the engine's fixed 1
+    """The engine settings of a step config: its shared run settings and device (threads: the
+    engine's fixed 1)."""
+    return EngineSettings(**asdict(shared_of(cfg)), device=cfg.device)
 
 
 def progress(runs: int, epochs: int, desc: str = "train", total_points: int = 0, done: int = 0) -> Progress:
@@ -85,7 +88,7 @@ def run_train(cfg: TrainConfig) -> dict[RunSpec, str]:
     data = load_mnist(root)  # fails before anything is created when the data is missing
     if cfg.probe_size > len(data.test_y):
         raise ConfigError("probe_size", cfg.probe_size, f"the test set has only {len(data.test_y)} images")
-    specs = [RunSpec(s, lam, c) for s in cfg.seeds for lam in cfg.lambdas for c in cfg.classes]
+    specs = grid_points(cfg.grid())
     s = settings_of(cfg)
     note = f"Training batch: {tracking.grid_text(cfg)}. Each run is nested below this one."
     with interrupts.deferred(), tracking.parent_run("batch", cfg.sweep, tracking.train_name(cfg), note=note) as parent:

@@ -6,8 +6,6 @@ active run), so many runs can be open at once and nesting never depends on globa
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import socket
 import time
@@ -25,10 +23,10 @@ from requests.exceptions import RequestException
 from sqlalchemy.engine import make_url
 
 from ..artifacts import EMBEDDINGS, FORMAT_VERSION, TRAJECTORY, Staged  # noqa: F401 (re-exported names)
-from ..data import DATASET
-from ..engine import EngineSettings, RunSpec
+from ..engine import EngineSettings
 from ..locks import file_lock
 from ..redaction import redact
+from ..settings import RunSpec, config_hash, run_name, run_params
 from . import ui
 from .resilient import Resilient
 
@@ -49,25 +47,6 @@ FINISHED = RunStatus.to_string(RunStatus.FINISHED)
 KILLED = RunStatus.to_string(RunStatus.KILLED)
 FAILED = RunStatus.to_string(RunStatus.FAILED)
 TRACKING_ERRORS = (MlflowException, RequestException)
-
-
-def run_name(spec: RunSpec) -> str:
-    return f"s{spec.seed}-l{spec.lam!r}-c{spec.classes}"
-
-
-def config_hash(spec: RunSpec, s: EngineSettings, dataset: str = DATASET) -> str:
-    """sha256 of the canonical JSON of what determines a run's result (floats as repr)."""
-    doc = {"seed": spec.seed, "lambda": float(spec.lam), "classes": spec.classes,
-           "epochs": s.epochs, "batch_size": s.batch_size, "lr": float(s.lr), "hidden": s.hidden,
-           "dataset": dataset, "probe_size": s.probe_size, "format_version": FORMAT_VERSION}
-    return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
-def run_params(spec: RunSpec, s: EngineSettings) -> dict[str, str]:
-    return {"seed": str(spec.seed), "lambda": repr(float(spec.lam)), "classes": str(spec.classes),
-            "epochs": str(s.epochs), "batch_size": str(s.batch_size), "lr": repr(float(s.lr)),
-            "hidden": str(s.hidden), "dataset": DATASET, "probe_size": str(s.probe_size),
-            "threads": str(s.threads)}
 
 
 def environment_tags(device: str) -> dict[str, str]:
@@ -159,7 +138,7 @@ def create_train_run(parent: Parent, spec: RunSpec, s: EngineSettings, device: s
     if sweep:
         tags[TAG_SWEEP] = sweep
     run = parent.client.create_run(parent.experiment_id, tags=tags, run_name=run_name(spec))
-    params = [Param(k, v) for k, v in run_params(spec, s).items()]
+    params = [Param(k, v) for k, v in run_params(spec, s, s.threads).items()]
     parent.client.log_batch(run.info.run_id, params=params)
     if data_dir is not None:
         parent.client.log_inputs(run.info.run_id, datasets=[ui.dataset_input(data_dir, spec.classes)])
