@@ -7,7 +7,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 MLFLOW_EXPERIMENT_NAME ?= underspec
 export MLFLOW_EXPERIMENT_NAME
 
-.PHONY: setup data test test-fast lint sweep demo train bench ui-screenshots
+.PHONY: setup data test test-fast lint sweep demo train bench ui-screenshots study-sources study-width
 
 setup: $(VENV)/.installed  ## create .venv and install the project with its test extras
 
@@ -35,6 +35,16 @@ sweep: setup data  ## THE MAIN JOB: the paper's 378-run grid (resumable), then t
 demo: setup data  ## a 27-run, 5-epoch grid for a first look (about 30 s once set up)
 	mlflow run . -e sweep --env-manager local --experiment-name $(MLFLOW_EXPERIMENT_NAME) \
 	    -P name=demo -P seeds=0,1,2 -P lambdas=0.0,0.001,0.01 -P classes=2,5,10 -P epochs=5
+
+study-sources: setup data  ## where the spread comes from: 5 init x 5 order seeds x jitter {0,1}, 3 lambdas, C {2,10} (resumable)
+	mlflow run . -e sweep --env-manager local --experiment-name $(MLFLOW_EXPERIMENT_NAME) \
+	    -P name=sources -P init_seeds=0,1,2,3,4 -P order_seeds=0,1,2,3,4 -P jitters=0,1 \
+	    -P lambdas=0.0,0.001,0.01 -P classes=2,10 -P epochs=50
+
+study-width: setup data  ## the spread against width: hidden {8,16,32,64}, 7 seeds, lambda {0,0.001}, C 10 (resumable)
+	mlflow run . -e sweep --env-manager local --experiment-name $(MLFLOW_EXPERIMENT_NAME) \
+	    -P name=width -P seeds=0,42,1337,3213,9999,5783,1023 -P hidden=8,16,32,64 \
+	    -P lambdas=0.0,0.001 -P classes=10 -P epochs=50
 
 train: setup data  ## one run with the paper's defaults (seed 0, lambda 0.001, 10 classes, 50 epochs)
 	mlflow run . -e train --env-manager local --experiment-name $(MLFLOW_EXPERIMENT_NAME)

@@ -15,11 +15,15 @@ with starting("underspec-train"):  # imports take seconds: a Ctrl-C there gets o
     from underspec.train import run_train  # noqa: E402
 
 HELP = {
-    "seeds": "comma-separated non-negative integer seeds",
+    "seeds": "comma-separated non-negative integer seeds, each for the init and the minibatch order",
+    "init_seeds": "seeds of the initial weights; with order_seeds, instead of seeds: their cross product",
+    "order_seeds": "seeds of the minibatch order; with init_seeds, instead of seeds",
+    "jitters": "comma-separated integers >= 0: a one-ulp nudge of every initial weight, directions "
+    "drawn from this seed (0: none)",
     "lambdas": "comma-separated L1 strengths on the first layer (>= 0)",
     "classes": "comma-separated class counts in 2..10 (digits >= C fold into class 0)",
-    "epochs": "epochs per run", "batch_size": "minibatch size", "lr": "SGD learning rate",
-    "hidden": "hidden units (the embedding size)",
+    "epochs": "epochs per run", "batch_size": "comma-separated minibatch sizes",
+    "lr": "comma-separated SGD learning rates", "hidden": "comma-separated hidden widths (the embedding size)",
     "probe_size": "test images whose embeddings are recorded each epoch",
     "device": "auto, cpu or cuda", "workers": "engine processes (results do not depend on it)",
     "data_dir": "MNIST root; empty: $UNDERSPEC_DATA_DIR or ./data",
@@ -30,9 +34,10 @@ HELP = {
 def parser() -> argparse.ArgumentParser:
     return make_parser(
         "underspec-train",
-        "Train the cross product seeds x lambdas x classes of the 784-H-C MLP on MNIST in "
-        "one fused pass per seed; each configuration becomes a nested MLflow run with per-epoch "
-        "metrics and trajectory.npz / embeddings.npz artifacts.",
+        "Train the cross product seeds x lambdas x classes (x jitters, widths, learning rates, batch "
+        "sizes) of the 784-H-C MLP on MNIST, fused per minibatch stream (order seed, batch size, "
+        "width); each configuration becomes a nested MLflow run with per-epoch metrics and "
+        "trajectory.npz / embeddings.npz artifacts.",
         TrainConfig, HELP)
 
 

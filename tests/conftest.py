@@ -76,7 +76,7 @@ def tiny_data(tiny_root):
 @pytest.fixture(scope="session")
 def tiny_settings() -> EngineSettings:
     """The shared tiny configuration: few epochs, a small probe, the paper's batch and lr."""
-    return EngineSettings(epochs=3, batch_size=64, lr=0.01, hidden=16, probe_size=50, device="cpu")
+    return EngineSettings(epochs=3, probe_size=50, device="cpu")
 
 
 @pytest.fixture(scope="session")

@@ -150,7 +150,7 @@ def test_chance_is_one_over_the_hidden_units_and_gradients_start_at_epoch_1(trac
     gradient is zero at epoch 0, so the gradient metrics over epochs are NaN there."""
     from underspec import figures
 
-    cfg = SweepConfig(name="small", seeds=(0, 1, 2), lambdas=(0.0,), classes=(3,), epochs=1, hidden=8,
+    cfg = SweepConfig(name="small", seeds=(0, 1, 2), lambdas=(0.0,), classes=(3,), epochs=1, hidden=(8,),
                       probe_size=30, workers=1, analyze=False, data_dir=str(tiny_root),
                       storage=f"sqlite:///{tmp_path / 'optuna.db'}")
     run_sweep(cfg)

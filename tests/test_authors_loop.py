@@ -64,7 +64,7 @@ def test_the_engine_follows_the_authors_loop(mnist, lam, epochs):
     authors' loop itself at 8 threads against 1 thread parts the same way after epoch 4 (one entry,
     1.97e-5; benchmarks/authors_loop_threads.py): which epoch it happens in is chance."""
     spec, lr = RunSpec(0, lam, 10), 0.01
-    ours = train_group([spec], mnist, EngineSettings(epochs=epochs, lr=lr, probe_size=10, device="cpu"))[0]
+    ours = train_group([spec], mnist, EngineSettings(epochs=epochs, probe_size=10, device="cpu"))[0]
     theirs = authors_w1(mnist, spec, epochs)
     for e in range(1, epochs + 1):
         gap = np.abs(ours.trajectory["W1"][e] - theirs[e - 1])

@@ -38,7 +38,7 @@ def test_bad_train_input_names_parameter_and_value(param, value):
 def test_good_input_is_normalised():
     cfg = TrainConfig.from_strings(seeds="0, 42", lambdas="0,1e-3", classes="2,10", epochs="2")
     assert cfg.seeds == (0, 42) and cfg.lambdas == (0.0, 0.001) and cfg.classes == (2, 10)
-    assert cfg.epochs == 2 and cfg.lr == 0.01
+    assert cfg.epochs == 2 and cfg.lr == (0.01,)
 
 
 def _cli(args, cwd, **env):

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from underspec.config import PAPER_CLASSES, PAPER_LAMBDAS
-from underspec.engine import METRICS, EngineSettings, RunSpec, train_group, train_many
+from underspec.engine import METRICS, EngineSettings, RunSpec, groups, train_group, train_many
 from underspec.parallel import iter_train, plan_chunks
 from underspec.plain import eval_accuracy, train_plain
 
@@ -50,7 +50,7 @@ def test_cumulative_gradient_identity(fused_tiny):
     for r in fused.values():
         for k in ("W1", "b1", "W2", "b2"):
             w, g = r.trajectory[k], r.trajectory["grad_" + k]
-            want = (w[0] - w[-1]) / s.lr
+            want = (w[0] - w[-1]) / r.spec.lr
             assert np.abs(g[-1] - want).max() <= 1e-3 * np.abs(want).max() + 1e-6, (r.spec, k)
             assert not g[0].any()
 
@@ -87,9 +87,61 @@ def test_chunks_and_processes_do_not_change_results(tiny_root, tiny_data, tiny_s
     assert len(many) == len(specs) and all(same(r, one[r.spec]) for r in many)
 
 
-def test_train_group_refuses_mixed_seeds(tiny_data, tiny_settings):
-    with pytest.raises(ValueError, match="one seed"):
+def test_train_group_refuses_mixed_minibatch_streams(tiny_data, tiny_settings):
+    with pytest.raises(ValueError, match=r"one \(order seed, batch size, width\)"):
         train_group([RunSpec(0, 0.0, 2), RunSpec(1, 0.0, 2)], tiny_data, tiny_settings)
+    with pytest.raises(ValueError, match="one"):
+        train_group([RunSpec(0, 0.0, 2), RunSpec(0, 0.0, 2, batch_size=32)], tiny_data, tiny_settings)
+
+
+# ------------------------------------------------------------------ the axes beyond the paper's
+
+# One minibatch stream (order seed 7), everything else varied: init seeds, jitters, lambdas, C, lr.
+AXES_GROUP = [RunSpec(i, lam, c, order_seed=7, jitter=j, lr=lr) for i in (0, 7, 3) for j in (0, 1)
+              for lam in (0.0, 0.01) for c in (2, 10) for lr in (0.01, 0.05)]
+
+
+@pytest.fixture(scope="module")
+def fused_axes(tiny_data):
+    s = EngineSettings(epochs=20, probe_size=20, device="cpu")
+    return s, {r.spec: r for r in train_group(AXES_GROUP, tiny_data, s)}
+
+
+@pytest.mark.parametrize("i", [0, 5, 18, 33, 47])
+def test_fused_equals_alone_bitwise_across_the_new_axes(fused_axes, tiny_data, i):
+    s, fused = fused_axes
+    spec = AXES_GROUP[i]
+    alone = train_group([spec], tiny_data, s)[0]
+    assert same(alone, fused[spec]) and np.array_equal(alone.metrics["test_acc"], fused[spec].metrics["test_acc"])
+
+
+def test_a_grid_fuses_by_order_seed_batch_size_and_width():
+    """4 x 4 (init x order) at one (lambda, C): 4 groups, not 16; a width or batch size apart: apart."""
+    grid = [RunSpec(i, 0.001, 10, order_seed=o) for i in range(4) for o in range(4)]
+    assert sorted(len(g) for g in groups(grid).values()) == [4, 4, 4, 4]
+    assert [len(c) for c in plan_chunks(grid, 1)] == [4, 4, 4, 4]
+    more = grid + [RunSpec(0, 0.001, 10, order_seed=0, hidden=8), RunSpec(0, 0.001, 10, order_seed=0, batch_size=32)]
+    assert len(groups(more)) == 6
+
+
+def test_runs_sharing_an_order_seed_see_the_same_minibatches(tiny_data):
+    """Only the order seed decides the order: a run of init seed 3 and order seed 7 takes its
+    init from 3 (as the plain loop does from build_mlp(3)) and its minibatches from 7: its first
+    SGD step equals the plain loop's on the order-7 stream and differs from the order-3 one."""
+    s = EngineSettings(epochs=1, probe_size=10, device="cpu")
+    spec = RunSpec(3, 0.0, 10, order_seed=7)
+    ours = train_group([spec], tiny_data, s)[0].trajectory["W1"][1]
+    for order, close in ((7, True), (3, False)):
+        plain = train_plain(RunSpec(3, 0.0, 10, order_seed=order), tiny_data, epochs=1).fc1.weight.detach().numpy()
+        assert bool(np.abs(ours - plain).max() < 1e-6) is close, order
+
+
+def test_lr_is_per_run(fused_axes):
+    _, fused = fused_axes
+    a, b = fused[AXES_GROUP[0]], fused[AXES_GROUP[1]]  # the same run at lr 0.01 and 0.05
+    assert a.spec.lr == 0.01 and b.spec.lr == 0.05
+    assert not np.array_equal(a.trajectory["W1"][1], b.trajectory["W1"][1])
+    assert np.array_equal(a.trajectory["W1"][0], b.trajectory["W1"][0])
 
 
 # ------------------------------------------------------------------ real MNIST

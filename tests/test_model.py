@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
@@ -68,3 +69,21 @@ def test_batch_order_depends_on_seed_only():
     a, b = next(epoch_orders(0, 500)), next(epoch_orders(1, 500))
     assert not torch.equal(a, b)
     assert torch.equal(torch.sort(a).values, torch.arange(500))
+
+
+def test_jitter_zero_is_the_init_bitwise_and_one_moves_every_weight_one_ulp():
+    from underspec.model import jitter_params
+
+    p = init_params(4, 10)
+    assert all(torch.equal(a, b) for a, b in zip(p.values(), jitter_params(p, 0).values(), strict=True))
+    state = torch.get_rng_state()
+    j = jitter_params(p, 1)
+    assert torch.equal(torch.get_rng_state(), state)  # its own generator, not the model's
+    for k in ("W1", "W2"):
+        w, v = p[k].numpy(), j[k].numpy()
+        step = np.abs(np.spacing(w, dtype=np.float32))  # one ulp away from zero
+        up, down = np.nextafter(w, np.float32(np.inf)), np.nextafter(w, np.float32(-np.inf))
+        assert ((v == up) | (v == down)).all() and (v != w).all(), k
+        assert 0.4 < (v == up).mean() < 0.6 and (np.abs(v - w) <= step * 1.0000001).all()
+    assert torch.equal(j["b1"], p["b1"]) and torch.equal(j["b2"], p["b2"])  # biases stay at zero
+    assert not torch.equal(jitter_params(p, 2)["W1"], j["W1"])

@@ -9,6 +9,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from underspec.config import TrainConfig
 from underspec.engine import EngineSettings, RunSpec
+from underspec.settings import spec_of_params
 from underspec.tracking import config_hash, run_name
 from underspec.train import run_train
 
@@ -32,13 +33,12 @@ def check_contract(client, run, epochs, lr=0.01, probe=None):
     """What every training run must hold: params, tags, per-epoch metrics, artifacts."""
     assert run.info.status == "FINISHED"
     p = run.data.params
-    spec = RunSpec(int(p["seed"]), float(p["lambda"]), int(p["classes"]))
+    spec = spec_of_params(p)
     assert run.info.run_name == run_name(spec)
-    assert set(p) == {"seed", "lambda", "classes", "epochs", "batch_size", "lr", "hidden", "dataset",
-                      "probe_size", "threads"}
+    assert set(p) == {"init_seed", "order_seed", "jitter", "lambda", "classes", "epochs", "batch_size", "lr",
+                      "hidden", "dataset", "probe_size", "threads"} | ({"seed"} if spec.one_seed else set())
     assert run.data.tags["underspec.role"] == "train"
-    s = EngineSettings(epochs=int(p["epochs"]), batch_size=int(p["batch_size"]), lr=float(p["lr"]),
-                       hidden=int(p["hidden"]), probe_size=int(p["probe_size"]))
+    s = EngineSettings(epochs=int(p["epochs"]), probe_size=int(p["probe_size"]))
     assert run.data.tags["underspec.config_hash"] == config_hash(spec, s)
     for key in ("train_loss", "train_acc", "test_loss", "test_acc", "l1_w1", "w1_sparsity",
                 "inactive_units", "grad_norm"):

@@ -22,6 +22,8 @@ from .config import AnalyzeConfig, ConfigError
 from .data import DataError, default_data_dir, fold_labels, load_mnist, require_mnist
 from .progress import Progress
 from .report import gif_cells, to_csv, write_outputs
+from .settings import RunSpec, run_name, spec_of_params
+from .sources import source_rows
 from .targets import SeedData
 
 CSV_COLUMNS = ["lambda", "classes", "target", "metric", "mode", "mean", "std", "ci_low", "ci_high", "n_pairs"]
@@ -87,33 +89,41 @@ def _preact(t: dict, e: int, X: torch.Tensor) -> np.ndarray:
     return torch.addmm(torch.from_numpy(t["b1"][e]), X, torch.from_numpy(t["W1"][e]).T).numpy()
 
 
-def group_runs(runs, problems: list[str]) -> dict[tuple[float, int], dict[int, object]]:
-    """{(lambda, C): {seed: run}} from the runs' params; a second run for a seed is reported."""
-    cells: dict[tuple[float, int], dict[int, object]] = {}
+def group_runs(runs, problems: list[str]) -> dict[tuple, dict[tuple[float, int], dict[RunSpec, object]]]:
+    """{panel: {(lambda, C): {spec: run}}} from the runs' params; a panel is one (hidden, lr,
+    batch size); a second run of one configuration is reported and left out."""
+    panels: dict[tuple, dict] = {}
     for run in sorted(runs, key=lambda r: r.info.start_time or 0):
-        p = run.data.params
-        cell, seed = (float(p["lambda"]), int(p["classes"])), int(p["seed"])
-        if seed in cells.setdefault(cell, {}):
-            problems.append(f"run {run.info.run_id}: a second FINISHED run for seed {seed} in cell {cell}; "
-                            f"kept {cells[cell][seed].info.run_id}")
+        spec = spec_of_params(run.data.params)
+        cells = panels.setdefault((spec.hidden, spec.lr, spec.batch_size), {})
+        cell = cells.setdefault((spec.lam, spec.classes), {})
+        if spec in cell:
+            problems.append(f"run {run.info.run_id}: a second FINISHED run of {run_name(spec)}; "
+                            f"kept {cell[spec].info.run_id}")
             continue
-        cells[cell][seed] = run
-    return cells
+        cell[spec] = run
+    return panels
 
 
-def analyse(client, runs, images, cfg: AnalyzeConfig):
+def panel_name(panel: tuple) -> str:
+    hidden, lr, batch = panel
+    return f"h{hidden}-lr{lr!r}-b{batch}"
+
+
+def analyse(client, by_cell: dict, images, cfg: AnalyzeConfig, sources: bool = False, label: str = ""):
     """Load one cell at a time (bounded memory), compute its rows; returns rows, epoch rows,
-    per-run values, notes and what was loaded. Progress: cells, and seed pairs (barriers)."""
+    per-run values, notes and what was loaded. The paper's analysis reads the runs whose init and
+    order seeds are one seed, unjittered; with `sources`, every run of a cell also enters the
+    decomposition by what differs between two runs. Progress: cells, and seed pairs (barriers)."""
     out = Analysed()
-    by_cell = group_runs(runs, out.loaded.problems)
     keep = set(gif_cells(cfg.gif_cells, by_cell))
     out.loaded.n_cells = len(by_cell)
-    n_pairs = {cell: len(s) * (len(s) - 1) // 2 for cell, s in by_cell.items()}
+    n_pairs = {cell: len(s) * (len(s) - 1) // 2 for cell, s in by_cell.items()}  # an upper bound
     with ThreadPoolExecutor(8) as pool, \
-            Progress(f"analysis {cfg.sweep}", sum(n_pairs.values()), "pair", len(by_cell), "cells") as bar:
-        for cell, seed_runs in sorted(by_cell.items()):
+            Progress(f"analysis {cfg.sweep}{label}", sum(n_pairs.values()), "pair", len(by_cell), "cells") as bar:
+        for cell, spec_runs in sorted(by_cell.items()):
             before = bar.units_done
-            _analyse_cell(client, pool, cell, seed_runs, images, cfg, cell in keep, out, bar.update)
+            _analyse_cell(client, pool, cell, spec_runs, images, cfg, cell in keep, out, bar.update, sources)
             bar.update(n_pairs[cell] - (bar.units_done - before), points=1)  # pairs without barriers
     return out.rows, out.erows, out.per_run, out.notes, out.loaded
 
@@ -127,16 +137,22 @@ class Analysed:
     notes: list = field(default_factory=list)
 
 
-def _analyse_cell(client, pool, cell, seed_runs, images, cfg, kept: bool, out: Analysed, tick) -> None:
+def _analyse_cell(client, pool, cell, spec_runs, images, cfg, kept: bool, out: Analysed, tick, sources) -> None:
     (lam, C), loaded = cell, out.loaded
-    results = pool.map(lambda r: _load_run(client, r, images, kept), seed_runs.values())
-    seeds = {}
-    for seed, (sd, problems, digests) in zip(seed_runs, results, strict=True):
+    results = pool.map(lambda r: _load_run(client, r, images, kept), spec_runs.values())
+    by_spec = {}
+    for spec, (sd, problems, digests) in zip(spec_runs, results, strict=True):
         loaded.problems += problems
-        loaded.digests[seed_runs[seed].info.run_id] = digests
+        loaded.digests[spec_runs[spec].info.run_id] = digests
         if sd is not None:
-            seeds[seed] = sd
-    ref = cfg.reference_seed if cfg.reference_seed >= 0 else min(seed_runs)
+            by_spec[spec] = sd
+    if sources:
+        r, e = source_rows(lam, C, by_spec, cfg.bootstrap)
+        out.rows += r
+        out.erows += e
+    seeds = {sp.seed: sd for sp, sd in by_spec.items() if sp.one_seed and sp.jitter == 0}
+    seed_runs = {sp.seed: run for sp, run in spec_runs.items() if sp.one_seed and sp.jitter == 0}
+    ref = cfg.reference_seed if cfg.reference_seed >= 0 else min(seed_runs, default=-1)
     if len(seeds) < 2 or ref not in seeds:
         out.notes.append(f"cell lambda={lam!r} C={C}: {len(seeds)} readable seed(s)"
                          + ("" if ref in seeds else f", reference seed {ref} missing") + "; not compared")
@@ -175,18 +191,36 @@ def run_analysis(cfg: AnalyzeConfig, nested_in: str | None = None) -> int:
     if len(versions) > 1:
         raise ConfigError("sweep", cfg.sweep, f"its runs were trained in format versions {' and '.join(versions)} "
                           "(different minibatch orders), which never mix; re-run it under a new name")
-    seeds = {int(r.data.params["seed"]) for r in runs}
+    specs = [spec_of_params(r.data.params) for r in runs]
+    seeds = {sp.seed for sp in specs if sp.one_seed}
     if cfg.reference_seed >= 0 and cfg.reference_seed not in seeds:
         raise ConfigError("reference_seed", cfg.reference_seed, f"not a seed of sweep {cfg.sweep} "
                           f"(its seeds: {', '.join(map(str, sorted(seeds)))})")
     images = analysis_images(cfg.data_dir)
-    rows, erows, per_run, notes, loaded = analyse(client, runs, images, cfg)
+    problems: list[str] = []
+    panels = group_runs(runs, problems)
+    sources = any(not sp.one_seed or sp.jitter for sp in specs)  # the seed axes beyond the paper's
     out_dir = Path(cfg.out_dir) / cfg.sweep
+    results = {}
+    for panel, by_cell in sorted(panels.items()):
+        label = f" {panel_name(panel)}" if len(panels) > 1 else ""
+        results[panel] = analyse(client, by_cell, images, cfg, sources, label)
+        for r in results[panel][0] if label else ():
+            r["panel"] = label.strip()  # names the analysis' cell runs; not a metrics.csv column
     with replaced_dir(out_dir) as tmp:  # a failure (a full disk) leaves the previous report whole
-        files = write_outputs(tmp, cfg, loaded, rows, erows, notes, to_csv(rows, CSV_COLUMNS),
-                              to_csv(erows, ["lambda", "classes", "target", "epoch", "metric", "mean"]))
-        inputs = json.dumps({"sweep": cfg.sweep, "runs": loaded.digests}, indent=1, sort_keys=True)
+        files = []
+        for panel, (rows, erows, _, notes, loaded) in results.items():
+            sub = tmp / panel_name(panel) if len(panels) > 1 else tmp
+            files += write_outputs(sub, cfg, loaded, rows, erows, notes, to_csv(rows, CSV_COLUMNS),
+                                   to_csv(erows, ["lambda", "classes", "target", "epoch", "metric", "mean"]))
+        digests = {k: v for *_, loaded in results.values() for k, v in loaded.digests.items()}
+        inputs = json.dumps({"sweep": cfg.sweep, "runs": digests}, indent=1, sort_keys=True)
         (tmp / "inputs.json").write_text(inputs)
+    rows = [r for res in results.values() for r in res[0]]
+    per_run = {k: v for res in results.values() for k, v in res[2].items()}
+    notes = [n for res in results.values() for n in res[3]]
+    loaded = Loaded(problems=problems + [p for res in results.values() for p in res[4].problems],
+                    digests=digests, n_cells=sum(res[4].n_cells for res in results.values()))
     note = (f"Analysis of sweep **{cfg.sweep}**: {len(loaded.digests)} runs in {loaded.n_cells} cells. "
             f"`report.md` and `figures/` are in this run's artifacts and in `{out_dir}`.")
     with tracking.parent_run("analysis", cfg.sweep, f"analysis-{cfg.sweep}", nested_in, note=note) as parent:

@@ -12,7 +12,7 @@ import numpy as np
 from .barrier import METHODS, barrier, pair_barriers, path
 from .metrics import chance_pe, disagreement, linear_cka, live_metrics, near_dead, pair_summary, paper_metrics
 from .nulls import ROTATION_METRICS, noise_values, rotation_values, shuffle_null
-from .settings import RunSettings
+from .settings import RunSpec
 from .targets import TARGETS, SeedData, target_arrays
 
 BOTH = {"reference": "reference", "all_pairs": "all_pairs"}  # the two modes of a pair metric
@@ -70,7 +70,7 @@ def summarise(lam, C, target, pairs: dict, ref: int, seeds: list[int], n_boot: i
     return rows
 
 
-def cell_rows(lam: float, C: int, seeds: dict[int, SeedData], ref: int, n_boot: int = 1000, lr: float = RunSettings.lr,
+def cell_rows(lam: float, C: int, seeds: dict[int, SeedData], ref: int, n_boot: int = 1000, lr: float = RunSpec.lr,
               y: np.ndarray | None = None, tick=None):
     """Every metrics.csv row of one cell, per-run values against the reference, and per pair of
     seeds the PE (parameters) and, given the folded test labels y, the barriers and paths;

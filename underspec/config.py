@@ -11,7 +11,7 @@ import math
 import os
 from dataclasses import dataclass, fields
 
-from .settings import AXES, FORMAT_VERSION, RunSettings, grid_doc  # noqa: F401 (FORMAT_VERSION re-exported)
+from .settings import AXES, FORMAT_VERSION, RunSettings, RunSpec, grid_doc, grid_points  # noqa: F401
 
 PAPER_SEEDS = (0, 42, 1337, 3213, 9999, 5783, 1023)
 PAPER_LAMBDAS = (0.0, 0.001, 0.0025, 0.005, 0.01, 0.05)
@@ -65,18 +65,26 @@ def _unique(param: str, text, values: list) -> tuple:
     return tuple(values)
 
 
-def parse_seeds(text) -> tuple[int, ...]:
-    vals = [parse_int("seeds", t, lo=0, hi=2**63 - 1, whole=text) for t in _items("seeds", text)]
-    return _unique("seeds", text, vals)
+def int_list(param: str, lo: int, hi: int | None = None, empty_ok: bool = False):
+    """A parser of a comma list of distinct integers in [lo, hi]; '' is () where empty_ok."""
+    def parse(text) -> tuple[int, ...]:
+        if empty_ok and str(text).strip() == "":
+            return ()
+        return _unique(param, text, [parse_int(param, t, lo=lo, hi=hi, whole=text) for t in _items(param, text)])
+    return parse
 
 
-def parse_lambdas(text) -> tuple[float, ...]:
-    return _unique("lambdas", text, [parse_float("lambdas", t, whole=text) for t in _items("lambdas", text)])
+def float_list(param: str, positive: bool = False):
+    """A parser of a comma list of distinct finite numbers >= 0 (> 0 when positive)."""
+    def parse(text) -> tuple[float, ...]:
+        return _unique(param, text, [parse_float(param, t, positive, whole=text) for t in _items(param, text)])
+    return parse
 
 
-def parse_classes(text) -> tuple[int, ...]:
-    vals = [parse_int("classes", t, lo=2, hi=10, whole=text) for t in _items("classes", text)]
-    return _unique("classes", text, vals)
+SEED_MAX = 2**63 - 1
+parse_seeds = int_list("seeds", 0, SEED_MAX)
+parse_lambdas = float_list("lambdas")
+parse_classes = int_list("classes", 2, 10)
 
 
 def parse_device(text) -> str:
@@ -105,31 +113,62 @@ class GridConfig(RunSettings):
     run settings (from RunSettings), and how the engine runs."""
 
     seeds: tuple[int, ...] = (0,)
+    init_seeds: tuple[int, ...] = ()
+    order_seeds: tuple[int, ...] = ()
+    jitters: tuple[int, ...] = (RunSpec.jitter,)
     lambdas: tuple[float, ...] = (0.001,)
     classes: tuple[int, ...] = (10,)
+    hidden: tuple[int, ...] = (RunSpec.hidden,)
+    lr: tuple[float, ...] = (RunSpec.lr,)
+    batch_size: tuple[int, ...] = (RunSpec.batch_size,)
     device: str = "auto"
     workers: int = 1
     data_dir: str = ""
 
+    def __post_init__(self):
+        if bool(self.init_seeds) != bool(self.order_seeds):
+            given = "init_seeds" if self.init_seeds else "order_seeds"
+            raise ConfigError(given, join(getattr(self, given)), "give init_seeds and order_seeds together")
+
     def axes(self) -> dict[str, tuple]:
-        return {a.option: getattr(self, a.option) for a in AXES}
+        """The grid's lists; `seeds` only when the two seed lists are not given."""
+        return {k: getattr(self, k) for k in AXIS_OPTIONS}
+
+    def points(self) -> list[RunSpec]:
+        """The grid points (the cross product), sorted."""
+        return grid_points(self.grid())
 
     def grid(self) -> dict:
         """The normalised grid as a sweep's study stores it: spelled the same however it was typed."""
         return grid_doc(self.axes(), self)
 
 
+AXIS_OPTIONS = ("seeds", "init_seeds", *(a.option for a in AXES if a.option != "seeds"))
 GRID_PARSERS = {
     "seeds": parse_seeds, "lambdas": parse_lambdas, "classes": parse_classes,
+    "init_seeds": int_list("init_seeds", 0, SEED_MAX, empty_ok=True),
+    "order_seeds": int_list("order_seeds", 0, SEED_MAX, empty_ok=True),
+    "jitters": int_list("jitters", 0, SEED_MAX),
     "epochs": lambda t: parse_int("epochs", t, lo=1, hi=MAX_EPOCHS),
-    "batch_size": lambda t: parse_int("batch_size", t, lo=1, hi=60000),  # MNIST's training set
-    "lr": lambda t: parse_float("lr", t, positive=True),
-    "hidden": lambda t: parse_int("hidden", t, lo=1, hi=4096),
+    "batch_size": int_list("batch_size", 1, 60000),  # MNIST's training set
+    "lr": float_list("lr", positive=True),
+    "hidden": int_list("hidden", 1, 4096),
     "probe_size": lambda t: parse_int("probe_size", t, lo=1, hi=10000),
     "device": parse_device,
     "workers": lambda t: parse_int("workers", t, lo=1, hi=max(1, os.cpu_count() or 1) * 4),
     "data_dir": lambda t: parse_data_dir(t),
 }
+
+
+def _seeds_given(raw: dict, values: dict) -> dict:
+    """`seeds` is the shorthand for init = order: refused beside init_seeds / order_seeds, and
+    its default dropped when they are given."""
+    if values.get("init_seeds") or values.get("order_seeds"):
+        if raw.get("seeds") not in (None, ""):
+            raise ConfigError("seeds", raw["seeds"],
+                              "give seeds (init = order) or init_seeds and order_seeds, not both")
+        values["seeds"] = ()
+    return values
 
 
 @dataclass(frozen=True)
@@ -142,7 +181,7 @@ class TrainConfig(GridConfig):
     def from_strings(cls, **raw) -> TrainConfig:
         """Build from CLI strings, validating each; raises ConfigError on the first bad value."""
         conv = {**GRID_PARSERS, "sweep": lambda t: parse_name("sweep", t, allow_empty=True)}
-        return cls(**{k: conv[k](v) for k, v in raw.items() if v is not None})
+        return cls(**_seeds_given(raw, {k: conv[k](v) for k, v in raw.items() if v is not None}))
 
 
 def parse_data_dir(text) -> str:
@@ -168,7 +207,7 @@ def parse_name(param: str, text, allow_empty: bool = False) -> str:
 def field_defaults(cls) -> dict[str, object]:
     """{field: default} of a step config, in the order people read them (CLI, MLproject): the
     sweep's name, then the grid axes, then the rest as declared."""
-    first = ("name", *(ax.option for ax in AXES))
+    first = ("name", *AXIS_OPTIONS)
     fs = sorted(fields(cls), key=lambda f: first.index(f.name) if f.name in first else len(first))
     return {f.name: f.default for f in fs}
 
@@ -239,7 +278,7 @@ class SweepConfig(GridConfig):
                "chunk": lambda t: parse_int("chunk", t, lo=0), "analyze": lambda t: parse_bool("analyze", t)}
         values = {k: GRID_PARSERS[k](v) for k, v in raw.items() if k in GRID_PARSERS and v is not None}
         values.update({k: own[k](v) for k, v in raw.items() if k in own and v is not None})
-        return cls(**values)
+        return cls(**_seeds_given(raw, values))
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from .data import MNISTTensors, fold_labels
-from .model import batch_slices, epoch_orders, init_params
+from .model import batch_slices, epoch_orders, init_params, jitter_params
 from .settings import RunSettings, RunSpec
 
 MAX_CLASSES = 10
@@ -33,8 +33,8 @@ PARAMS = ("W1", "b1", "W2", "b2")
 
 @dataclass(frozen=True)
 class EngineSettings(RunSettings):
-    """The shared run settings, and how the engine computes: its intra-op threads (recorded with
-    each run) and device."""
+    """The shared run settings (epochs, probe size), and how the engine computes: its intra-op
+    threads (recorded with each run) and device. Width, lr and batch size are per run (RunSpec)."""
 
     threads: int = 1
     device: str = "cpu"
@@ -59,9 +59,9 @@ class _Group:
 
     def __init__(self, specs: Sequence[RunSpec], s: EngineSettings, data: MNISTTensors, dev,
                  order: torch.Tensor):
-        M, H, K = len(specs), s.hidden, MAX_CLASSES
+        M, H, K = len(specs), specs[0].hidden, MAX_CLASSES
         self.M, self.H, self.s = M, H, s
-        inits = [init_params(sp.seed, sp.classes, H) for sp in specs]
+        inits = [jitter_params(init_params(sp.seed, sp.classes, H), sp.jitter) for sp in specs]
         # W1's columns are kept in `order` (pixels most often non-zero first), see pixel_order.
         self.W1 = torch.cat([p["W1"] for p in inits])[:, order].contiguous().to(dev)
         self.b1 = torch.cat([p["b1"] for p in inits]).to(dev)
@@ -72,6 +72,10 @@ class _Group:
             self.b2[m, : sp.classes] = p["b2"].to(dev)
         lam = torch.tensor([sp.lam for sp in specs], dtype=torch.float32, device=dev)
         self.lam_rows = lam.repeat_interleave(H)[:, None]  # (M*H, 1)
+        lr = torch.tensor([sp.lr for sp in specs], dtype=torch.float32, device=dev)
+        # Per-model learning rates, shaped for each parameter: p -= lr * g as one addcmul (on the
+        # CPU bitwise the scalar p.add_(g, alpha=-lr) of a single-lr loop).
+        self.lr_list = [lr.repeat_interleave(H)[:, None], lr.repeat_interleave(H), lr[:, None, None], lr[:, None]]
         self.any_l1 = bool((lam != 0).any())
         self.acc = {k: torch.zeros_like(getattr(self, k)) for k in PARAMS}
         self.acc["b2"] = torch.zeros(M, K, device=dev)
@@ -90,7 +94,7 @@ class _Group:
     def step(self, xb: torch.Tensor, k: int, yb: torch.Tensor, stats: torch.Tensor) -> None:
         """One SGD step on xb (B, D) whose pixels >= k are all zero, folded labels yb (M, B);
         adds loss, hits and gradient norm per model to stats (3, M)."""
-        M, H, B, lr = self.M, self.H, xb.shape[0], self.s.lr
+        M, H, B = self.M, self.H, xb.shape[0]
         xk = xb[:, :k]  # (B, k): the zero pixels add nothing to z and get no CE gradient
         zT = torch.addmm(self.b1[:, None], self.W1[:, :k], xk.t())  # (M*H, B)
         aT = zT.clamp_min(0).view(M, H, B)
@@ -118,7 +122,7 @@ class _Group:
         norm = torch.linalg.vector_norm  # per model: the norm of the four parts' norms
         stats[2] += norm(torch.stack([norm(g.view(M, -1), dim=1) for g in grads]), dim=0)
         torch._foreach_add_(self.acc_list, grads)
-        torch._foreach_add_(self.param_list, grads, alpha=-lr)
+        torch._foreach_addcmul_(self.param_list, grads, self.lr_list, value=-1)
 
     def evaluate(self, x: torch.Tensor, P: int):
         """Test metrics per model and the probe embeddings (M, H, P) from one forward pass."""
@@ -148,9 +152,11 @@ def resolve_device(name: str) -> torch.device:
 
 def train_group(specs: Sequence[RunSpec], data: MNISTTensors, s: EngineSettings,
                 on_epoch: Callable[[int], None] | None = None) -> list[RunResult]:
-    """Train configurations that share one seed, fused; returns one RunResult per spec, in order."""
-    if len({sp.seed for sp in specs}) != 1:
-        raise ValueError(f"train_group needs one seed, got {sorted({sp.seed for sp in specs})}")
+    """Train configurations that share one minibatch stream (group_key), fused; returns one
+    RunResult per spec, in order."""
+    keys = sorted({group_key(sp) for sp in specs})
+    if len(keys) != 1:
+        raise ValueError(f"train_group needs one (order seed, batch size, width), got {keys}")
     dev = resolve_device(s.device)
     old_threads = torch.get_num_threads()
     torch.set_num_threads(s.threads)
@@ -159,6 +165,20 @@ def train_group(specs: Sequence[RunSpec], data: MNISTTensors, s: EngineSettings,
             return _train(specs, data, s, dev, on_epoch or (lambda e: None))
     finally:
         torch.set_num_threads(old_threads)
+
+
+def group_key(sp: RunSpec) -> tuple[int, int, int]:
+    """What runs fused together share: the minibatch stream (order seed, batch size) and the width
+    (the second layer's batched products need one H). Init seed, jitter, lambda, C and lr vary."""
+    return (sp.order, sp.batch_size, sp.hidden)
+
+
+def groups(specs: Sequence[RunSpec]) -> dict[tuple, list[RunSpec]]:
+    """Specs by group_key, in first-seen order."""
+    out: dict[tuple, list[RunSpec]] = {}
+    for sp in specs:
+        out.setdefault(group_key(sp), []).append(sp)
+    return out
 
 
 def pixel_order(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -200,8 +220,8 @@ def _train(specs, data, s: EngineSettings, dev, on_epoch) -> list[RunResult]:
     mets = {k: torch.zeros(E, M) for k in METRICS}
     _record(g, rec, grec, 0, inv)
     emb[0] = g.evaluate(xtest, P)[1].cpu()
-    slices = batch_slices(n, s.batch_size)
-    orders = epoch_orders(specs[0].seed, n)
+    slices = batch_slices(n, specs[0].batch_size)
+    orders = epoch_orders(specs[0].order, n)
     for e in range(1, E + 1):
         cpu_perm = next(orders)
         extents = [max(1, int(last[cpu_perm[sl]].max())) for sl in slices]  # on the CPU: no sync
@@ -248,12 +268,9 @@ def _result(m, sp: RunSpec, rec, grec, emb, mets, data, H, P) -> RunResult:
 
 def train_many(specs: Sequence[RunSpec], data: MNISTTensors, s: EngineSettings,
                on_epoch: Callable[[int], None] | None = None) -> list[RunResult]:
-    """Train any set of configurations, one fused pass per seed; results in the order of specs."""
-    by_seed: dict[int, list[RunSpec]] = {}
-    for sp in specs:
-        by_seed.setdefault(sp.seed, []).append(sp)
+    """Train any set of configurations, one fused pass per group_key; results in the order of specs."""
     out: dict[RunSpec, RunResult] = {}
-    for group in by_seed.values():
+    for group in groups(specs).values():
         for r in train_group(group, data, s, on_epoch):
             out[r.spec] = r
     return [out[sp] for sp in specs]

@@ -11,11 +11,11 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from .settings import RunSettings
+from .settings import RunSpec
 
 N_INPUT = 784
 GAIN = math.sqrt(2.0)
-H = RunSettings.hidden  # the default width, defined in settings
+H = RunSpec.hidden  # the default width, defined in settings
 
 
 class MLP(nn.Module):
@@ -54,6 +54,21 @@ def init_params(seed: int, classes: int, hidden: int = H) -> dict[str, torch.Ten
         "W2": m.fc2.weight.detach().clone(),
         "b2": m.fc2.bias.detach().clone(),
     }
+
+
+def jitter_params(params: dict[str, torch.Tensor], jitter: int) -> dict[str, torch.Tensor]:
+    """Initial parameters nudged by one float32 ulp: every W1 entry, then every W2 entry, moves to
+    the next float towards +inf or -inf, the directions drawn from a generator seeded by `jitter`
+    (not the model's). Biases start at zero and stay there (a nudge would make them subnormal).
+    jitter 0: the parameters unchanged."""
+    if jitter == 0:
+        return params
+    gen = torch.Generator().manual_seed(jitter)
+    out = dict(params)
+    for k in ("W1", "W2"):
+        up = torch.randint(0, 2, params[k].shape, generator=gen).bool()
+        out[k] = torch.nextafter(params[k], torch.where(up, torch.tensor(math.inf), torch.tensor(-math.inf)))
+    return out
 
 
 def epoch_orders(seed: int, n: int) -> Iterator[torch.Tensor]:

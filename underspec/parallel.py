@@ -14,14 +14,13 @@ from pathlib import Path
 
 from .artifacts import Staged, stage
 from .data import MNISTTensors, load_mnist
-from .engine import EngineSettings, RunResult, RunSpec, train_group
+from .engine import EngineSettings, RunResult, RunSpec, groups, train_group
 
 
 def plan_chunks(specs: Sequence[RunSpec], workers: int) -> list[list[RunSpec]]:
-    """Group specs by seed (they share minibatches), splitting groups so every worker has work."""
-    by_seed: dict[int, list[RunSpec]] = {}
-    for sp in specs:
-        by_seed.setdefault(sp.seed, []).append(sp)
+    """Group specs by engine.group_key (they share minibatches), splitting groups so every worker
+    has work."""
+    by_seed = groups(specs)
     # Enough chunks to keep every worker busy to the end: at least one per worker, and a
     # multiple of the worker count when seeds alone would leave a worker idle in the last round.
     n = max(1, len(by_seed))

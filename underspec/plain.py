@@ -8,21 +8,25 @@ import torch
 import torch.nn.functional as F
 
 from .data import MNISTTensors, fold_labels
-from .model import MLP, batch_slices, build_mlp, epoch_orders
-from .settings import RunSettings, RunSpec
+from .model import MLP, batch_slices, build_mlp, epoch_orders, jitter_params
+from .settings import RunSpec
 
 
-def train_plain(spec: RunSpec, data: MNISTTensors, epochs: int = 1, batch_size: int = RunSettings.batch_size,
-                lr: float = RunSettings.lr, hidden: int = RunSettings.hidden, max_steps: int | None = None) -> MLP:
-    """Train one configuration the obvious way; stops after max_steps minibatches if given."""
-    model = build_mlp(spec.seed, spec.classes, hidden)
-    opt = torch.optim.SGD(model.parameters(), lr=lr)
+def train_plain(spec: RunSpec, data: MNISTTensors, epochs: int = 1, max_steps: int | None = None) -> MLP:
+    """Train one configuration the obvious way: init from spec.seed (nudged by spec.jitter), order
+    from spec.order; stops after max_steps minibatches if given."""
+    model = build_mlp(spec.seed, spec.classes, spec.hidden)
+    with torch.no_grad():
+        nudged = jitter_params({"W1": model.fc1.weight, "W2": model.fc2.weight}, spec.jitter)
+        model.fc1.weight.copy_(nudged["W1"])
+        model.fc2.weight.copy_(nudged["W2"])
+    opt = torch.optim.SGD(model.parameters(), lr=spec.lr)
     y = fold_labels(data.train_y, spec.classes)
     n, steps = len(y), 0
-    orders = epoch_orders(spec.seed, n)
+    orders = epoch_orders(spec.order, n)
     for _ in range(epochs):
         perm = next(orders)
-        for sl in batch_slices(n, batch_size):
+        for sl in batch_slices(n, spec.batch_size):
             idx = perm[sl]
             loss = F.cross_entropy(model(data.train_x[idx]), y[idx])
             loss = loss + spec.lam * model.fc1.weight.abs().sum()

@@ -12,6 +12,7 @@ import numpy as np
 from . import figures
 from .barrier import ALPHAS
 from .metrics import NEAR_DEAD_FRACTION
+from .sources_report import sources_fig, sources_md
 from .trends import trend_rows, within_cell_spearman
 
 TREND_COLUMNS = ["contrast", "statement", "estimate", "ci_low", "ci_high", "verdict", "why"]
@@ -49,9 +50,12 @@ def write_outputs(out: Path, cfg, loaded, rows, erows, notes, csv_text, epoch_cs
     if loaded.paths:
         figures.interpolation_fig(loaded.paths, figs / "interpolation.png", ALPHAS)
         files.append(figs / "interpolation.png")
-    if erows:
-        figures.over_epochs(erows, figs / "over_epochs.png", rows)
+    main_erows = [e for e in erows if not e["metric"].startswith("w1_distance.")]
+    if main_erows:
+        figures.over_epochs(main_erows, figs / "over_epochs.png", rows)
         files.append(figs / "over_epochs.png")
+    if sources_fig(rows, erows, figs / "sources.png"):
+        files.append(figs / "sources.png")
     for (lam, C), seeds in sorted(loaded.cells.items()):
         ref = cfg.reference_seed if cfg.reference_seed in seeds else min(seeds)
         for key, what in (("W1", "weights"), ("grad_W1", "cumulative gradients")):
@@ -69,7 +73,7 @@ def write_outputs(out: Path, cfg, loaded, rows, erows, notes, csv_text, epoch_cs
     trends, argmax = trends_of(loaded, rows, cfg.bootstrap)
     (out / "trends.csv").write_text(to_csv(trends, TREND_COLUMNS))
     (out / "report.md").write_text(report_md(cfg, loaded, rows, notes) + trends_md(trends, argmax, loaded)
-                                   + barrier_md(rows, loaded, cfg.bootstrap))
+                                   + barrier_md(rows, loaded, cfg.bootstrap) + sources_md(rows))
     files += [out / "trends.csv", out / "report.md"]
     return files
 

@@ -1,15 +1,21 @@
-"""A run's settings, defined once: the grid axes (what varies between the runs of one batch or
-sweep) and the settings its runs share. Everything else derives from here: the config hash, the
-run params and run name, a sweep's stored grid and Optuna search space, the engine's settings and
-the step configs' fields (see config). No torch, MLflow or Optuna.
+"""A run's settings, defined once: the grid axes (what may vary between the runs of one batch or
+sweep, each a field of RunSpec) and the settings every run of a batch shares (RunSettings).
+Everything else derives from here: the config hash, the run params and run name, a sweep's stored
+grid and Optuna search space, the engine's settings and the step configs' fields (see config).
+No torch, MLflow or Optuna.
 
-Adding a grid axis means one `Axis` entry, one `RunSpec` field, and the engine's support for it.
+Adding a grid axis means one RunSpec field, one `Axis` entry, and the engine's support for it.
+
+Compatibility: a run whose order seed is its init seed and whose jitter is 0, at the paper's
+hidden, lr and batch size, keeps the config hash, the run name and the stored grid it had before
+these axes existed: an axis at its default stays out of the hash (except the three that were
+always in it) and out of the name, and a grid axis with one value is stored as before.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 DATASET = "mnist"
 # What a run's artifacts mean. 2: the authors' minibatch order, in which the validation loader's
@@ -21,28 +27,69 @@ FORMAT_VERSION = 2
 
 @dataclass(frozen=True, order=True)
 class RunSpec:
-    """One grid point: the settings that vary between the runs of one batch or sweep."""
+    """One grid point. `seed` seeds the initial weights; `order_seed` the minibatch order (None:
+    the same as `seed`, the paper's single seed, stored as that seed); `jitter` nudges every initial weight by one ulp
+    (0: none). Defaults are the paper's."""
 
     seed: int
     lam: float
     classes: int
+    order_seed: int | None = None
+    jitter: int = 0
+    hidden: int = 16
+    lr: float = 0.01
+    batch_size: int = 64
+
+    def __post_init__(self):
+        if self.order_seed is None:  # one spelling per configuration: the order seed always set
+            object.__setattr__(self, "order_seed", self.seed)
+
+    @property
+    def init_seed(self) -> int:
+        return self.seed
+
+    @property
+    def order(self) -> int:
+        """The seed of the minibatch order."""
+        return self.order_seed
+
+    @property
+    def one_seed(self) -> bool:
+        """The paper's case: one seed for the init and the order."""
+        return self.order_seed == self.seed
 
 
 @dataclass(frozen=True)
 class Axis:
-    """A grid axis: its list option (`seeds`), its RunSpec field (`seed`), the key of the run's
-    param, hash entry and Optuna parameter (`seed`), the letter that starts its part of a run
-    name (`s`), and its type."""
+    """A grid axis: its list option (`lambdas`), its RunSpec field (`lam`), the key of its param,
+    hash entry and Optuna parameter (`lambda`), the letter of its part of a run name (`l`), its
+    type, and whether it was a single shared setting before it became an axis (stored as a scalar
+    in a grid, always in the hash and the name-free)."""
 
     option: str
     field: str
     key: str
     letter: str
     type: type
+    was_shared: bool = False
+
+    @property
+    def default(self):
+        return {f.name: f.default for f in fields(RunSpec)}[self.field]
 
 
-AXES = (Axis("seeds", "seed", "seed", "s", int), Axis("lambdas", "lam", "lambda", "l", float),
-        Axis("classes", "classes", "classes", "c", int))
+AXES = (
+    Axis("seeds", "seed", "seed", "s", int),
+    Axis("order_seeds", "order_seed", "order_seed", "o", int),
+    Axis("jitters", "jitter", "jitter", "j", int),
+    Axis("lambdas", "lam", "lambda", "l", float),
+    Axis("classes", "classes", "classes", "c", int),
+    Axis("hidden", "hidden", "hidden", "h", int, was_shared=True),
+    Axis("lr", "lr", "lr", "lr", float, was_shared=True),
+    Axis("batch_size", "batch_size", "batch_size", "b", int, was_shared=True),
+)
+BY_KEY = {a.key: a for a in AXES}
+SEED_AXES = ("seed", "order_seed", "jitter")  # what a cell of the analysis does not hold fixed
 
 
 @dataclass(frozen=True)
@@ -50,9 +97,6 @@ class RunSettings:
     """What every run of one batch or sweep shares; each is in the config hash and a run param."""
 
     epochs: int = 50
-    batch_size: int = 64
-    lr: float = 0.01
-    hidden: int = 16
     probe_size: int = 1000
 
 
@@ -61,24 +105,34 @@ def shared_of(obj) -> RunSettings:
     return RunSettings(**{f.name: getattr(obj, f.name) for f in fields(RunSettings)})
 
 
-def _plain(f, value):
-    """A shared setting's value as the hash and the grid spell it (a float field as float)."""
-    return float(value) if f.type in ("float", float) else value
+def _text(value) -> str:
+    return repr(value) if isinstance(value, float) else str(value)
 
 
 def point_doc(spec: RunSpec) -> dict:
-    """{key: value} of a grid point's axes."""
-    return {a.key: a.type(getattr(spec, a.field)) for a in AXES}
+    """{key: value} of a grid point's axes; an axis at its default is left out unless it was a
+    shared setting before (hidden, lr, batch_size): the keys the config hash always had."""
+    doc = {}
+    for a in AXES:
+        value = getattr(spec, a.field)
+        if a.key == "order_seed" and spec.one_seed:
+            continue
+        if value != a.default or a.was_shared or a.key == "seed":
+            doc[a.key] = a.type(value)
+    return doc
 
 
-def spec_of(doc: dict) -> RunSpec:
-    """The grid point of a run's params or a trial's params (values as strings or numbers)."""
-    return RunSpec(**{a.field: a.type(doc[a.key]) for a in AXES})
+def spec_of(doc: dict, constants: dict | None = None) -> RunSpec:
+    """The grid point of a run's params, a trial's params (values as strings or numbers) or a
+    point_doc; an axis missing from doc comes from `constants` ({key: value}), else its default."""
+    values = {**(constants or {}), **doc}
+    kw = {a.field: a.type(values[a.key]) for a in AXES if values.get(a.key) not in (None, "")}
+    return RunSpec(**kw)
 
 
 def hash_doc(spec: RunSpec, s) -> dict:
     """What determines a run's result, as the config hash reads it (no thread count, no device)."""
-    shared = {f.name: _plain(f, getattr(s, f.name)) for f in fields(RunSettings)}
+    shared = {f.name: getattr(s, f.name) for f in fields(RunSettings)}
     return {**point_doc(spec), **shared, "dataset": DATASET, "format_version": FORMAT_VERSION}
 
 
@@ -88,43 +142,108 @@ def config_hash(spec: RunSpec, s) -> str:
     return hashlib.sha256(doc.encode()).hexdigest()
 
 
-def _text(value) -> str:
-    return repr(value) if isinstance(value, float) else str(value)
-
-
 def run_params(spec: RunSpec, s, threads: int) -> dict[str, str]:
-    """A run's MLflow params: hash_doc as text (floats as repr) without the format version (a
-    tag), with the thread count the run was trained at."""
-    doc = {k: _text(v) for k, v in hash_doc(spec, s).items() if k != "format_version"}
-    return {**doc, "threads": str(threads)}
+    """A run's MLflow params: every axis (init_seed, order_seed and jitter always; seed when the
+    two seeds are equal), the shared settings, the data set, the thread count it trained at."""
+    doc = {a.key: _text(a.type(getattr(spec, a.field))) for a in AXES if a.field not in ("seed", "order_seed")}
+    seeds = {"init_seed": str(spec.init_seed), "order_seed": str(spec.order)}
+    if spec.one_seed:
+        seeds["seed"] = str(spec.seed)
+    shared = {f.name: _text(getattr(s, f.name)) for f in fields(RunSettings)}
+    return {**seeds, **doc, **shared, "dataset": DATASET, "threads": str(threads)}
 
 
 def point_text(spec: RunSpec) -> dict[str, str]:
-    """{key: value as text} of a grid point's axes (floats as repr), as params and names spell them."""
-    return {k: _text(v) for k, v in point_doc(spec).items()}
+    """{key: value as text} of every axis of a grid point (floats as repr)."""
+    return {a.key: _text(a.type(getattr(spec, a.field))) for a in AXES}
+
+
+def spec_of_params(params: dict) -> RunSpec:
+    """A training run's grid point from its MLflow params (runs before the new axes: seed only)."""
+    doc = {k: v for k, v in params.items() if k in BY_KEY}
+    doc["seed"] = params.get("init_seed", params.get("seed"))
+    doc["order_seed"] = params.get("order_seed")
+    return spec_of(doc)
 
 
 def run_name(spec: RunSpec) -> str:
-    """`s{seed}-l{lambda}-c{classes}`: each axis' letter and value."""
-    return "-".join(f"{a.letter}{v}" for a, v in zip(AXES, point_text(spec).values(), strict=True))
+    """`s{seed}-l{lambda}-c{classes}` for the paper's points; the two seeds as `i{init}-o{order}`
+    when they differ; any other axis away from its default appended (`-j1`, `-h32`, `-lr0.1`)."""
+    head = [f"s{spec.seed}"] if spec.one_seed else [f"i{spec.seed}", f"o{spec.order_seed}"]
+    parts = head + [f"l{spec.lam!r}", f"c{spec.classes}"]
+    for a in AXES:
+        if a.field not in ("seed", "order_seed", "lam", "classes") and getattr(spec, a.field) != a.default:
+            parts.append(f"{a.letter}{_text(getattr(spec, a.field))}")
+    return "-".join(parts)
+
+
+def seed_pairs(axes: dict[str, tuple]) -> list[tuple[int, int]]:
+    """(init, order) pairs: `seeds` alone is the diagonal (init = order); `init_seeds` with
+    `order_seeds` their cross product."""
+    if axes.get("init_seeds"):
+        return [(i, o) for i in axes["init_seeds"] for o in axes["order_seeds"]]
+    return [(s, s) for s in axes["seeds"]]
 
 
 def grid_doc(axes: dict[str, tuple], s) -> dict:
-    """A sweep's normalised grid as its study stores it: each axis' values sorted, the shared
-    settings, the data set and the format version; spelled the same however it was typed."""
-    doc = {a.option: sorted(a.type(v) for v in axes[a.option]) for a in AXES}
-    return {**doc, **{f.name: _plain(f, getattr(s, f.name)) for f in fields(RunSettings)},
-            "dataset": DATASET, "format_version": FORMAT_VERSION}
+    """A sweep's normalised grid as its study stores it: spelled the same however it was typed.
+    The seeds as `seeds` (init = order) or `init_seeds` and `order_seeds`; `jitters` unless just
+    0; hidden, lr and batch_size as one value when single (as before they were axes)."""
+    doc = {}
+    if axes.get("init_seeds"):
+        doc["init_seeds"], doc["order_seeds"] = sorted(axes["init_seeds"]), sorted(axes["order_seeds"])
+    else:
+        doc["seeds"] = sorted(axes["seeds"])
+    for a in AXES:
+        if a.key in ("seed", "order_seed"):
+            continue
+        values = sorted({a.type(v) for v in axes.get(a.option) or (a.default,)})
+        if a.key == "jitter" and values == [0]:
+            continue
+        doc[a.option] = values[0] if a.was_shared and len(values) == 1 else values
+    shared = {f.name: getattr(s, f.name) for f in fields(RunSettings)}
+    return {**doc, **shared, "dataset": DATASET, "format_version": FORMAT_VERSION}
+
+
+def _values(grid: dict, a: Axis) -> list:
+    v = grid.get(a.option, a.default)
+    return list(v) if isinstance(v, list) else [v]
 
 
 def grid_points(grid: dict) -> list[RunSpec]:
-    """Every point of a grid (grid_doc's axes), in a fixed order."""
-    points = [{}]
+    """Every point of a grid (a grid_doc), sorted."""
+    pairs = seed_pairs({k: grid.get(k) for k in ("seeds", "init_seeds", "order_seeds")})
+    points = [RunSpec(i, 0.0, 2, order_seed=o) for i, o in pairs]
     for a in AXES:
-        points = [{**p, a.field: v} for p in points for v in grid[a.option]]
-    return sorted(RunSpec(**p) for p in points)
+        if a.key not in ("seed", "order_seed"):
+            points = [replace(p, **{a.field: v}) for p in points for v in _values(grid, a)]
+    return sorted(points)
 
 
 def search_space(grid: dict) -> dict[str, list]:
-    """The Optuna GridSampler's space of a grid: {key: values}."""
-    return {a.key: list(grid[a.option]) for a in AXES}
+    """The Optuna GridSampler's space of a grid: the axes with more than one value, and always
+    seed (or init_seed and order_seed), lambda and classes: the paper's space is unchanged."""
+    space = {"seed": grid["seeds"]} if "seeds" in grid else \
+        {"seed": grid["init_seeds"], "order_seed": grid["order_seeds"]}
+    for a in AXES:
+        if a.key not in ("seed", "order_seed") and (len(_values(grid, a)) > 1 or a.key in ("lambda", "classes")):
+            space[a.key] = _values(grid, a)
+    return {k: list(v) for k, v in space.items()}
+
+
+def grid_constants(grid: dict) -> dict:
+    """{key: value} of the axes a grid holds at one value (they are not in the search space)."""
+    space = search_space(grid)
+    return {a.key: _values(grid, a)[0] for a in AXES if a.key not in space and a.key != "order_seed"}
+
+
+def trial_params(spec: RunSpec, grid: dict) -> dict:
+    """A grid point as its Optuna trial's params: the search space's keys only."""
+    return {k: BY_KEY[k].type(getattr(spec, BY_KEY[k].field)) for k in search_space(grid)}
+
+
+def trial_spec(params: dict, grid: dict) -> RunSpec | None:
+    """The grid point of a trial's params (None while some of the space's keys are missing)."""
+    if not set(search_space(grid)) <= params.keys():
+        return None
+    return spec_of({k: params[k] for k in search_space(grid)}, grid_constants(grid))

@@ -25,7 +25,7 @@ from sqlalchemy import text
 
 from .config import ConfigError
 from .locks import file_lock, pid_alive
-from .settings import AXES, RunSpec, point_doc, search_space, spec_of
+from .settings import RunSpec, search_space, trial_params, trial_spec
 
 GRID_ATTR = "underspec.grid"
 WORKER_ATTR = "underspec.worker"
@@ -75,20 +75,21 @@ def open_study(storage, name: str, grid: dict) -> optuna.Study:
 
 
 def suggest_point(trial: optuna.Trial, grid: dict) -> RunSpec:
-    return spec_of({k: trial.suggest_categorical(k, values) for k, values in search_space(grid).items()})
+    return trial_spec({k: trial.suggest_categorical(k, values) for k, values in search_space(grid).items()}, grid)
 
 
-def _trial_point(t, sampler) -> RunSpec | None:
+def _trial_point(t, sampler, grid: dict) -> RunSpec | None:
     """A trial's grid point; also for a trial killed between its suggest calls, whose params are
     incomplete: GridSampler recorded its grid id when the trial was created."""
     params = dict(t.system_attrs.get("fixed_params") or t.params)
-    if {a.key for a in AXES} <= params.keys():
-        return spec_of(params)
+    point = trial_spec(params, grid)
+    if point is not None:
+        return point
     gid = t.system_attrs.get("grid_id")
     if gid is None or not isinstance(sampler, GridSampler):
         return None
     names = sorted(t.system_attrs["search_space"])  # GridSampler orders its grid by sorted names
-    return spec_of(dict(zip(names, sampler._all_grids[gid], strict=True)))
+    return trial_spec(dict(zip(names, sampler._all_grids[gid], strict=True)), grid)
 
 
 @dataclass
@@ -114,8 +115,9 @@ def worker_alive(attrs: dict, wid: str | None, now: float) -> bool:
 
 def snapshot(study: optuna.Study, grid_points: set[RunSpec]) -> Snapshot:
     snap, now, attrs = Snapshot(), time.time(), study.user_attrs
+    grid = attrs[GRID_ATTR]
     for t in study.get_trials(deepcopy=False):
-        p = _trial_point(t, study.sampler)
+        p = _trial_point(t, study.sampler, grid)
         if p is None or p not in grid_points:
             continue
         if t.state == TrialState.COMPLETE:
@@ -184,13 +186,14 @@ def requeue_missing(study: optuna.Study, grid_points: set[RunSpec], attempted: s
     snap = snapshot(study, grid_points)
     n = 0
     for p in sorted(attempted - set(snap.complete) - set(snap.live) - snap.waiting):
-        study.enqueue_trial(point_doc(p))
+        study.enqueue_trial(trial_params(p, study.user_attrs[GRID_ATTR]))
         n += 1
     return n
 
 
 def attempted_points(study: optuna.Study, grid_points: set[RunSpec]) -> set[RunSpec]:
-    pts = {_trial_point(t, study.sampler) for t in study.get_trials(deepcopy=False)}
+    grid = study.user_attrs[GRID_ATTR]
+    pts = {_trial_point(t, study.sampler, grid) for t in study.get_trials(deepcopy=False)}
     return {p for p in pts if p in grid_points}
 
 

@@ -30,10 +30,12 @@ def log_analysis(parent: Parent, out_dir: Path, rows: list[dict], per_run: dict,
     for r in rows:
         if np.isfinite(r["mean"]):
             key = f"{r['metric']}.{r['target']}.{r['mode']}".replace("+", "_")  # MLflow keys admit no '+'
-            cells.setdefault((r["lambda"], r["classes"]), []).append(Metric(key, float(r["mean"]), now, 0))
-    for (lam, C), metrics in sorted(cells.items()):
+            cell = (r.get("panel", ""), r["lambda"], r["classes"])
+            cells.setdefault(cell, []).append(Metric(key, float(r["mean"]), now, 0))
+    for (panel, lam, C), metrics in sorted(cells.items()):
         tags = {MLFLOW_PARENT_RUN_ID: parent.run_id, TAG_ROLE: "analysis-cell", TAG_SWEEP: cfg.sweep}
-        run = c.create_run(parent.experiment_id, tags=tags, run_name=f"cell-l{lam!r}-c{C}")
+        name = f"cell-{panel + '-' if panel else ''}l{lam!r}-c{C}"
+        run = c.create_run(parent.experiment_id, tags=tags, run_name=name)
         c.log_batch(run.info.run_id, metrics=metrics[:1000], params=[Param("lambda", repr(lam)),
                                                                     Param("classes", str(C))])
         c.set_terminated(run.info.run_id, "FINISHED")

@@ -89,22 +89,32 @@ def link_analysis(client: MlflowClient, run_id: str, analysis_run_id: str, exper
     describe(client, run_id, note.rstrip() + f"\n\nAnalysis: [analysis run]({link}); report: `{report}`")
 
 
-def _values(vals, letter: str) -> str:
-    vals = sorted(vals)
-    return letter + ",".join(map(repr if isinstance(vals[0], float) else str, vals)) if len(vals) <= 3 \
-        else f"{len(vals)}{letter}"
+LETTERS = {"seeds": "s", "init_seeds": "i", "order_seeds": "o", "jitters": "j", "lambdas": "l", "classes": "c",
+           "hidden": "h", "lr": "lr", "batch_size": "b"}
+
+
+def _shown(axes: dict[str, tuple]) -> dict[str, list]:
+    """The axes worth naming: the seeds, lambdas and classes always, any other when it is not
+    its default alone."""
+    from ..settings import AXES
+
+    default = {a.option: (a.default,) for a in AXES}
+    return {k: sorted(v) for k, v in axes.items()
+            if v and (k in ("seeds", "init_seeds", "order_seeds", "lambdas", "classes") or tuple(v) != default.get(k))}
+
+
+def _text(v) -> str:
+    return repr(v) if isinstance(v, float) else str(v)
 
 
 def train_name(cfg) -> str:
     """A train batch's run name: `train-s0,42-l0.001-c2,9-e50`; a list longer than 3 as its count."""
-    return (f"train-{_values(cfg.seeds, 's')}-{_values(cfg.lambdas, 'l')}-{_values(cfg.classes, 'c')}"
-            f"-e{cfg.epochs}")
+    parts = [LETTERS[k] + (",".join(map(_text, v)) if len(v) <= 3 else f"{len(v)}x")
+             for k, v in _shown(cfg.axes()).items()]
+    return "-".join(["train", *parts, f"e{cfg.epochs}"])
 
 
 def grid_text(cfg) -> str:
     """What a batch or sweep trains, in words, for a run description."""
-    n = len(cfg.seeds) * len(cfg.lambdas) * len(cfg.classes)
-    j = ", ".join
-    return (f"{n} runs = seeds {j(map(str, sorted(cfg.seeds)))} x lambdas {j(map(repr, sorted(cfg.lambdas)))} "
-            f"x classes {j(map(str, sorted(cfg.classes)))}; {cfg.epochs} epochs, hidden {cfg.hidden}, "
-            f"lr {cfg.lr!r}, batch size {cfg.batch_size}")
+    lists = " x ".join(f"{k} {', '.join(map(_text, v))}" for k, v in _shown(cfg.axes()).items())
+    return f"{len(cfg.points())} runs = {lists}; {cfg.epochs} epochs"

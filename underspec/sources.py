@@ -1,0 +1,133 @@
+"""Where the spread comes from: pairs of runs in one cell classified by what differs between them
+(the jitter alone, the minibatch order alone, the init alone, or both seeds), their pair metrics
+with a bootstrap that resamples init seeds and order seeds independently, the variance
+components of test accuracy, and each class's weight distance over epochs.
+
+Pure: takes arrays already loaded (SeedData keyed by RunSpec), returns metrics.csv rows.
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from .metrics import disagreement, linear_cka
+from .settings import RunSpec
+from .targets import SeedData
+
+CLASSES = ("jitter", "order", "init", "init+order")
+PARAM_METRICS = ("pe", "apc1")
+
+
+def pair_class(a: RunSpec, b: RunSpec) -> str | None:
+    """What differs between two runs of one cell: `jitter` only when the jitter is the sole
+    difference; the other classes compare jitter-0 runs. None: no class (same run, or a jittered
+    run against another seed)."""
+    same_init, same_order = a.seed == b.seed, a.order == b.order
+    if same_init and same_order:
+        return "jitter" if a.jitter != b.jitter else None
+    if a.jitter or b.jitter:
+        return None
+    return {(True, False): "order", (False, True): "init"}.get((same_init, same_order), "init+order")
+
+
+def classify(runs) -> dict[str, list[tuple[RunSpec, RunSpec]]]:
+    """{class: [(a, b), ...]} over every pair a < b of the given runs."""
+    out: dict[str, list] = {c: [] for c in CLASSES}
+    for a, b in itertools.combinations(sorted(runs), 2):
+        cls = pair_class(a, b)
+        if cls:
+            out[cls].append((a, b))
+    return out
+
+
+def seed_bootstrap(values: dict[tuple[RunSpec, RunSpec], float], n_boot: int = 1000, rng_seed: int = 0):
+    """(mean, std, ci_low, ci_high, n_pairs) of a pair metric over one class. The bootstrap draws
+    init seeds and order seeds independently, with replacement; a run weighs (times its init
+    seed was drawn) x (times its order seed was drawn), a pair the product of its runs' weights."""
+    items = [(k, v) for k, v in values.items() if np.isfinite(v)]
+    if not items:
+        return (float("nan"),) * 4 + (0,)
+    v = np.array([x for _, x in items])
+    runs = sorted({r for (a, b), _ in items for r in (a, b)})
+    inits, orders = sorted({r.seed for r in runs}), sorted({r.order for r in runs})
+    rng = np.random.default_rng(rng_seed)
+    ci = rng.multinomial(len(inits), [1 / len(inits)] * len(inits), size=n_boot)  # (n_boot, I)
+    co = rng.multinomial(len(orders), [1 / len(orders)] * len(orders), size=n_boot)  # (n_boot, O)
+    w = {r: ci[:, inits.index(r.seed)] * co[:, orders.index(r.order)] for r in runs}  # (n_boot,) each
+    W = np.stack([w[a] * w[b] for (a, b), _ in items], 1).astype(float)  # (n_boot, pairs)
+    tot = W.sum(1)
+    boots = (W @ v)[tot > 0] / tot[tot > 0]
+    lo, hi = np.percentile(boots, [2.5, 97.5]) if len(boots) else (np.nan, np.nan)
+    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else float("nan"), float(lo), float(hi), len(v)
+
+
+def pair_metrics(a: SeedData, b: SeedData, params: dict) -> dict[str, float]:
+    """The class comparisons of one pair: PE and APC-1 of the parameters (from `params`, the pair's
+    values computed by cells.pair_values), CKA and disagreement where embeddings and predictions
+    were loaded."""
+    out = {m: params[m] for m in PARAM_METRICS}
+    if a.h is not None and b.h is not None:
+        out["cka"] = linear_cka(a.h, b.h)
+    if a.pred is not None and b.pred is not None:
+        out["disagreement"] = disagreement(a.pred, b.pred)
+    return out
+
+
+def acc_components(acc: dict[RunSpec, float]) -> dict[str, float]:
+    """Variance components of test accuracy (method of moments, one run per init x order): init,
+    order, interaction (with one run per cell, confounded with rounding noise), and jitter
+    (half the mean squared difference of runs that differ in the jitter alone)."""
+    base = {(r.seed, r.order): v for r, v in acc.items() if r.jitter == 0}
+    inits, orders = sorted({i for i, _ in base}), sorted({o for _, o in base})
+    out = {}
+    if len(inits) > 1 and len(orders) > 1 and len(base) == len(inits) * len(orders):
+        A = np.array([[base[(i, o)] for o in orders] for i in inits])  # (I, O)
+        m, r, c = A.mean(), A.mean(1) - A.mean(), A.mean(0) - A.mean()
+        e = A - m - r[:, None] - c[None, :]
+        n_i, n_o = A.shape
+        ms_res = (e ** 2).sum() / ((n_i - 1) * (n_o - 1))
+        out["var_init"] = float((n_o * (r ** 2).sum() / (n_i - 1) - ms_res) / n_o)
+        out["var_order"] = float((n_i * (c ** 2).sum() / (n_o - 1) - ms_res) / n_i)
+        out["var_interaction"] = float(ms_res)
+    diffs = [(v - base[(r.seed, r.order)]) ** 2 / 2 for r, v in acc.items()
+             if r.jitter and (r.seed, r.order) in base]
+    if diffs:
+        out["var_jitter"] = float(np.mean(diffs))
+    return out
+
+
+def distance_over_epochs(seeds: dict[RunSpec, SeedData], pairs: list[tuple[RunSpec, RunSpec]]) -> np.ndarray:
+    """Mean over pairs of the relative W1 distance ||W1_a - W1_b|| / ||W1_a|| at each epoch, (E+1,):
+    no alignment (a class's pairs that share an init start at 0; a one-ulp nudge starts at ~1e-7)."""
+    def flat(r):  # (E+1, H*D) float64
+        w = seeds[r].traj["W1"]
+        return w.reshape(len(w), -1).astype(np.float64)
+
+    d = [np.linalg.norm(flat(a) - flat(b), axis=1) / np.linalg.norm(flat(a), axis=1) for a, b in pairs]
+    return np.mean(d, 0) if d else np.array([])
+
+
+def source_rows(lam: float, C: int, runs: dict[RunSpec, SeedData], n_boot: int) -> tuple[list[dict], list[dict]]:
+    """metrics.csv rows of one cell's decomposition (mode `pairs_<class>`; target params for PE
+    and APC-1, function for CKA and disagreement; test-accuracy variance components, mode
+    `sources`) and its distance-over-epochs rows (metric `w1_distance`, one per class and epoch)."""
+    from .cells import _row, pair_values  # the pair metrics of the main analysis, computed the same way
+
+    rows, erows = [], []
+    for cls, pairs in classify(runs).items():
+        if not pairs:
+            continue
+        params = pair_values(runs, "params", pairs=pairs)
+        vals = {p: pair_metrics(runs[p[0]], runs[p[1]], params[p]) for p in pairs}
+        for metric in ("pe", "apc1", "cka", "disagreement"):
+            one = {p: v[metric] for p, v in vals.items() if metric in v}
+            if one:
+                target = "params" if metric in PARAM_METRICS else "function"
+                rows.append(_row(lam, C, target, metric, f"pairs_{cls}", seed_bootstrap(one, n_boot)))
+        for e, d in enumerate(distance_over_epochs(runs, pairs)):
+            erows.append({"lambda": lam, "classes": C, "target": "params", "epoch": e,
+                          "metric": f"w1_distance.{cls}", "mean": float(d)})
+    for name, v in acc_components({r: sd.test_acc for r, sd in runs.items()}).items():
+        rows.append(_row(lam, C, "function", "test_acc", f"sources_{name}", (v, float("nan"), v, v, len(runs))))
+    return rows, erows

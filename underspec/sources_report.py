@@ -1,0 +1,116 @@
+"""The decomposition's figure (figures/sources.png) and report section, from the `pairs_<class>`
+and `sources_*` rows of metrics.csv and the `w1_distance.<class>` rows over epochs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .sources import CLASSES  # noqa: E402
+
+SHOWN = (("function", "disagreement", "prediction disagreement"), ("function", "cka", "1 - CKA"),
+         ("params", "pe", "PE (aligned units)"), ("params", "apc1", "APC-1"))
+COLORS = {"jitter": "tab:green", "order": "tab:blue", "init": "tab:orange", "init+order": "tab:red"}
+
+
+def _cells(rows) -> list[tuple[float, int]]:
+    return sorted({(r["lambda"], r["classes"]) for r in rows if r["mode"].startswith("pairs_")})
+
+
+def _get(rows, cell, target, metric, cls):
+    for r in rows:
+        if (r["lambda"], r["classes"], r["target"], r["metric"]) == (*cell, target, metric) and \
+                r["mode"] == f"pairs_{cls}":
+            return r
+    return None
+
+
+def sources_fig(rows, erows, path: Path) -> bool:
+    """One row of panels per cell: each class's metric with its 95% interval, and the classes'
+    relative W1 distance over epochs (log scale). False when there is nothing to draw."""
+    cells = _cells(rows)
+    if not cells:
+        return False
+    fig, axes = plt.subplots(len(cells), len(SHOWN) + 1, figsize=(4 * (len(SHOWN) + 1), 3.2 * len(cells)),
+                             squeeze=False, constrained_layout=True)
+    for i, cell in enumerate(cells):
+        for j, (target, metric, title) in enumerate(SHOWN):
+            ax = axes[i, j]
+            for k, cls in enumerate(CLASSES):
+                r = _get(rows, cell, target, metric, cls)
+                if r is None or not np.isfinite(r["mean"]):
+                    continue
+                flip = (lambda v: 1 - v) if metric == "cka" else (lambda v: v)  # noqa: E731
+                m, lo, hi = flip(r["mean"]), flip(r["ci_low"]), flip(r["ci_high"])
+                ax.bar(k, m, color=COLORS[cls])
+                ax.errorbar(k, m, yerr=[[m - min(lo, hi)], [max(lo, hi) - m]], color="k", capsize=3)
+            ax.set_xticks(range(len(CLASSES)), CLASSES, fontsize=8)
+            ax.set_title(f"{title}\nlambda={cell[0]!r}, C={cell[1]}", fontsize=9)
+        ax = axes[i, -1]
+        for cls in CLASSES:
+            pts = sorted((e["epoch"], e["mean"]) for e in erows
+                         if (e["lambda"], e["classes"]) == cell and e["metric"] == f"w1_distance.{cls}")
+            pts = [(x, y) for x, y in pts if y > 0]
+            if pts:
+                ax.plot(*zip(*pts, strict=True), label=cls, color=COLORS[cls])
+        ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_title("||W1_a - W1_b|| / ||W1_a||, no alignment", fontsize=9)
+        ax.legend(fontsize=7)
+    fig.suptitle("Where the spread comes from: pairs that differ in the jitter, the order, the init, or both seeds")
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return True
+
+
+def _fmt(r) -> str:
+    if r is None or not np.isfinite(r["mean"]):
+        return "n/a"
+    return f"{r['mean']:.3g} [{r['ci_low']:.3g}, {r['ci_high']:.3g}]"
+
+
+def _share(got: dict, base: dict, metric: str, one_minus: bool) -> str:
+    """A class's mean over the init+order mean (of 1 - the metric for a similarity)."""
+    f = (lambda v: 1 - v) if one_minus else (lambda v: v)  # noqa: E731
+    if not got[metric] or not base[metric] or not f(base[metric]["mean"]):
+        return "n/a"
+    return f"{f(got[metric]['mean']) / f(base[metric]['mean']):.2f}"
+
+
+def sources_md(rows) -> str:
+    """The report section: per cell, each class's metrics with intervals, each class's share of
+    the init+order value, and the variance components of test accuracy."""
+    cells = _cells(rows)
+    if not cells:
+        return ""
+    out = ["", "## Where does the spread come from?", "",
+           "Pairs of runs in one cell, by what differs between them: `jitter` (a one-ulp nudge of the "
+           "initial weights, nothing else), `order` (the minibatch order alone), `init` (the initial "
+           "weights alone), `init+order` (both seeds). Means with 95% intervals from a bootstrap that "
+           "resamples init seeds and order seeds independently. `share` is the class's mean over the "
+           "init+order mean (of the disagreement, of 1 - CKA). `figures/sources.png` draws them with "
+           "the distance over epochs.", ""]
+    for cell in cells:
+        out += [f"### lambda={cell[0]!r}, C={cell[1]}", "",
+                "| class | disagreement | share | CKA | 1-CKA share | PE | APC-1 | n pairs |",
+                "|---|---|---|---|---|---|---|---|"]
+        base = {m: _get(rows, cell, t, m, "init+order") for t, m, _ in SHOWN}
+        for cls in CLASSES:
+            got = {m: _get(rows, cell, t, m, cls) for t, m, _ in SHOWN}
+            if not any(got.values()):
+                continue
+            n = next((r["n_pairs"] for r in got.values() if r), 0)
+            out.append(f"| {cls} | {_fmt(got['disagreement'])} | {_share(got, base, 'disagreement', False)} | "
+                       f"{_fmt(got['cka'])} | {_share(got, base, 'cka', True)} | {_fmt(got['pe'])} | "
+                       f"{_fmt(got['apc1'])} | {n} |")
+        comps = {r["mode"].removeprefix("sources_"): r["mean"] for r in rows
+                 if (r["lambda"], r["classes"]) == cell and r["mode"].startswith("sources_")}
+        if comps:
+            out += ["", "Test accuracy variance components (method of moments; interaction is confounded "
+                    "with rounding noise at one run per init x order): "
+                    + ", ".join(f"{k} {v:.3g}" for k, v in comps.items()), ""]
+    return "\n".join(out) + "\n"
