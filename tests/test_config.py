@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from underspec.config import (
+    EMPTY_IS_DEFAULT,
     AnalyzeConfig,
     ConfigError,
     FetchConfig,
@@ -18,7 +19,9 @@ from underspec.config import (
 from conftest import REPO
 
 BAD_TRAIN = [
-    ("seeds", "a"), ("seeds", "-1"), ("seeds", "0,0"), ("seeds", ""), ("seeds", "1.5"), ("seeds", "0,,1"),
+    ("seeds", "a"), ("seeds", "-1"), ("seeds", "0,0"), ("seeds", "1.5"), ("seeds", "0,,1"),
+    ("init_seeds", "0,0"), ("order_seeds", "-1"), ("jitters", "x"), ("jitters", "-1"), ("hidden", "8,8"),
+    ("lr", "0.1,0"), ("batch_size", "64,0"),
     ("lambdas", "-0.1"), ("lambdas", "nan"), ("lambdas", "inf"), ("lambdas", "x"), ("lambdas", "0.1,0.1"),
     ("classes", "1"), ("classes", "11"), ("classes", "2,2"), ("classes", "two"),
     ("epochs", "0"), ("epochs", "x"), ("batch_size", "0"), ("lr", "0"), ("lr", "-1"), ("lr", "nan"),
@@ -87,8 +90,8 @@ def test_mlproject_mirrors_the_config_and_passes_every_parameter(entry):
     spec = yaml.safe_load((REPO / "MLproject").read_text())["entry_points"][entry]
     defaults = field_defaults(STEPS[entry])
     declared = {k: str(v["default"]) for k, v in spec["parameters"].items()}
-    want = {k: join(v) if isinstance(v, tuple) else (repr(v) if isinstance(v, float) else str(v))
-            for k, v in defaults.items()}
+    want = {k: "" if k in EMPTY_IS_DEFAULT else join(v) if isinstance(v, tuple) else
+            (repr(v) if isinstance(v, float) else str(v)) for k, v in defaults.items()}
     assert declared == want
     for name in declared:
         assert f"--{name}={{{name}}}" in spec["command"]
@@ -114,3 +117,16 @@ def test_settings_are_defined_once():
     for f in fields(RunSettings):
         for cls in (TrainConfig, SweepConfig, EngineSettings):
             assert field_defaults(cls)[f.name] == f.default, (cls.__name__, f.name)
+
+
+def test_the_seed_axes_take_seeds_or_the_two_lists():
+    """seeds='' (MLproject's default) is the library default; init_seeds and order_seeds replace
+    seeds (their cross product), only together, and never beside explicit seeds."""
+    assert SweepConfig.from_strings(seeds="").seeds == SweepConfig().seeds
+    cfg = SweepConfig.from_strings(seeds="", init_seeds="0,1", order_seeds="2,3,4", jitters="0,1")
+    assert cfg.seeds == () and len(cfg.points()) == 2 * 3 * 2 * 6 * 9
+    assert {(p.seed, p.order) for p in cfg.points()} == {(i, o) for i in (0, 1) for o in (2, 3, 4)}
+    for raw, param in (({"seeds": "0", "init_seeds": "0", "order_seeds": "1"}, "seeds"),
+                       ({"init_seeds": "0,1"}, "init_seeds"), ({"order_seeds": "1"}, "order_seeds")):
+        with pytest.raises(ConfigError, match=f"invalid {param}="):
+            TrainConfig.from_strings(**raw)

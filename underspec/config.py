@@ -160,11 +160,21 @@ GRID_PARSERS = {
 }
 
 
+# Options whose '' means "the library default": MLproject passes every parameter, so `seeds` there
+# defaults to '' and is left out when init_seeds and order_seeds are given.
+EMPTY_IS_DEFAULT = ("seeds",)
+
+
+def given(key: str, value) -> bool:
+    """Whether a CLI value was given: not None, and not '' for the EMPTY_IS_DEFAULT options."""
+    return value is not None and not (key in EMPTY_IS_DEFAULT and str(value).strip() == "")
+
+
 def _seeds_given(raw: dict, values: dict) -> dict:
     """`seeds` is the shorthand for init = order: refused beside init_seeds / order_seeds, and
     its default dropped when they are given."""
     if values.get("init_seeds") or values.get("order_seeds"):
-        if raw.get("seeds") not in (None, ""):
+        if given("seeds", raw.get("seeds")):
             raise ConfigError("seeds", raw["seeds"],
                               "give seeds (init = order) or init_seeds and order_seeds, not both")
         values["seeds"] = ()
@@ -181,7 +191,7 @@ class TrainConfig(GridConfig):
     def from_strings(cls, **raw) -> TrainConfig:
         """Build from CLI strings, validating each; raises ConfigError on the first bad value."""
         conv = {**GRID_PARSERS, "sweep": lambda t: parse_name("sweep", t, allow_empty=True)}
-        return cls(**_seeds_given(raw, {k: conv[k](v) for k, v in raw.items() if v is not None}))
+        return cls(**_seeds_given(raw, {k: conv[k](v) for k, v in raw.items() if given(k, v)}))
 
 
 def parse_data_dir(text) -> str:
@@ -276,7 +286,7 @@ class SweepConfig(GridConfig):
     def from_strings(cls, **raw) -> SweepConfig:
         own = {"name": lambda t: parse_name("name", t), "storage": parse_storage,
                "chunk": lambda t: parse_int("chunk", t, lo=0), "analyze": lambda t: parse_bool("analyze", t)}
-        values = {k: GRID_PARSERS[k](v) for k, v in raw.items() if k in GRID_PARSERS and v is not None}
+        values = {k: GRID_PARSERS[k](v) for k, v in raw.items() if k in GRID_PARSERS and given(k, v)}
         values.update({k: own[k](v) for k, v in raw.items() if k in own and v is not None})
         return cls(**_seeds_given(raw, values))
 
