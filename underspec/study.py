@@ -25,6 +25,7 @@ from sqlalchemy import text
 
 from .config import ConfigError
 from .locks import file_lock, pid_alive
+from .optuna_private import grid_values, stored_state, trial_id
 from .settings import RunSpec, search_space, trial_params, trial_spec
 
 GRID_ATTR = "underspec.grid"
@@ -89,7 +90,7 @@ def _trial_point(t, sampler, grid: dict) -> RunSpec | None:
     if gid is None or not isinstance(sampler, GridSampler):
         return None
     names = sorted(t.system_attrs["search_space"])  # GridSampler orders its grid by sorted names
-    return trial_spec(dict(zip(names, sampler._all_grids[gid], strict=True)), grid)
+    return trial_spec(dict(zip(names, grid_values(sampler, gid), strict=True)), grid)
 
 
 @dataclass
@@ -174,7 +175,7 @@ def fail_stale(storage, snap: Snapshot) -> set[str]:
     dead = set()
     for t in snap.stale:
         try:
-            storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            storage.set_trial_state_values(trial_id(t), TrialState.FAIL)
         except optuna.exceptions.UpdateFinishedTrialError:
             continue
         dead.add(t.user_attrs.get(WORKER_ATTR, ""))
@@ -206,8 +207,7 @@ def tell(study: optuna.Study, trial_number: int, value: float | None = None, fai
     try:
         study.tell(trial_number, None if failed else value, state=state)
     except Exception:
-        trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, trial_number)
-        if study._storage.get_trial(trial_id).state != state:
+        if stored_state(study, trial_number) != state:
             raise
 
 

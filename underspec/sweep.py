@@ -12,6 +12,7 @@ import io
 import os
 import sys
 import time
+from dataclasses import dataclass
 
 from . import interrupts, settings, tracking
 from . import study as st
@@ -27,31 +28,45 @@ def grid_points(cfg: SweepConfig) -> list[RunSpec]:
     return settings.grid_points(cfg.grid())
 
 
-def recover(cfg: SweepConfig, study, storage, points: set[RunSpec], client) -> st.Snapshot:
+@dataclass
+class Worker:
+    """One sweep worker's state: its config, the study and its storage, the grid's points, its
+    id, and MNIST in memory."""
+
+    cfg: SweepConfig
+    study: object
+    storage: object
+    points: set[RunSpec]
+    wid: str
+    data: object = None
+
+
+def recover(w: Worker, client) -> st.Snapshot:
     """Fail dead workers' trials, end their MLflow runs, re-enqueue what they left. Call under
     the sweep's lock: claims happen under it too, so a trial not yet attributed to a worker
     belongs to one that died while claiming."""
-    dead = st.fail_stale(storage, st.snapshot(study, points))
+    cfg, study, points = w.cfg, w.study, w.points
+    dead = st.fail_stale(w.storage, st.snapshot(study, points))
     # A worker killed between chunks holds no trial, but its sweep run is still RUNNING.
     attrs, now = study.user_attrs, time.time()
-    dead |= {w for w in tracking.running_workers(client, cfg.name) if not st.worker_alive(attrs, w, now)}
+    dead |= {d for d in tracking.running_workers(client, cfg.name) if not st.worker_alive(attrs, d, now)}
     if dead:
-        n = tracking.end_worker_runs(client, cfg.name, {w: st.failure_of(attrs, w) for w in dead})
+        n = tracking.end_worker_runs(client, cfg.name, {d: st.failure_of(attrs, d) for d in dead})
         print(f"sweep {cfg.name}: {len(dead)} stopped worker(s); ended {n} of their runs "
               "(FAILED with the worker's error, else KILLED)", file=sys.stderr)
     st.requeue_missing(study, points, st.attempted_points(study, points))
     return st.snapshot(study, points)
 
 
-def next_claims(cfg: SweepConfig, study, storage, points, client, wid: str) -> tuple[st.Snapshot, dict]:
+def next_claims(w: Worker, client) -> tuple[st.Snapshot, dict]:
     """Recover and claim the next chunk under the sweep's lock. While every point left is held by
     other live workers, wait for them (polling), taking over what a dead one leaves; return no
     claims only when the grid is complete."""
-    said = False
+    said, cfg, points = False, w.cfg, w.points
     while True:
         with st.storage_lock(cfg.storage, f"underspec-sweep-{cfg.name}"):
-            snap = recover(cfg, study, storage, points, client)
-            claims = claim(study, cfg, points, snap, wid)
+            snap = recover(w, client)
+            claims = claim(w, snap)
         if claims or len(snap.complete) == len(points):
             return snap, claims
         if not said:
@@ -66,8 +81,9 @@ def next_claims(cfg: SweepConfig, study, storage, points, client, wid: str) -> t
 POLL_S = 5.0
 
 
-def claim(study, cfg: SweepConfig, points: set[RunSpec], snap: st.Snapshot, wid: str) -> dict[RunSpec, int]:
+def claim(w: Worker, snap: st.Snapshot) -> dict[RunSpec, int]:
     """Ask for up to `chunk` points; a point someone else holds is dropped (lower number wins)."""
+    study, cfg, points, wid = w.study, w.cfg, w.points, w.wid
     free = points - set(snap.complete) - set(snap.live) - snap.waiting
     want = len(free) + len(snap.waiting)
     if cfg.chunk:
@@ -91,8 +107,9 @@ def claim(study, cfg: SweepConfig, points: set[RunSpec], snap: st.Snapshot, wid:
     return mine
 
 
-def run_chunk(cfg, study, parent, claims: dict[RunSpec, int], ledger: dict, data, wid, progress, bar) -> None:
+def run_chunk(w: Worker, parent, claims: dict[RunSpec, int], ledger: dict, progress, bar) -> None:
     """Complete claims from the ledger or by training; every claim ends COMPLETE or FAIL."""
+    cfg, study = w.cfg, w.study
     s = settings_of(cfg)
     todo = []
     for p, num in claims.items():
@@ -113,8 +130,8 @@ def run_chunk(cfg, study, parent, claims: dict[RunSpec, int], ledger: dict, data
     try:
         interrupts.check()  # claims are made; stopping here ends them FAIL below
         if todo:
-            train_specs(parent, sorted(todo), data_root(cfg.data_dir), data, s, cfg.workers, cfg.name,
-                        on_done=finished, extra_tags={tracking.TAG_WORKER: wid}, bar=bar)
+            train_specs(parent, sorted(todo), data_root(cfg.data_dir), w.data, s, cfg.workers, cfg.name,
+                        on_done=finished, extra_tags={tracking.TAG_WORKER: w.wid}, bar=bar)
     finally:
         for p in todo:
             if p not in done:
@@ -129,13 +146,13 @@ def run_sweep(cfg: SweepConfig) -> int:
     with interrupts.deferred():  # a signal while the stores are written waits for the next safe point
         storage = st.open_storage(cfg.storage)
         study = st.open_study(storage, cfg.name, cfg.grid())
-        wid = st.worker_id()
-        heartbeat = st.Heartbeat(study, wid)
+        w = Worker(cfg, study, storage, points, st.worker_id(), data)
+        heartbeat = st.Heartbeat(study, w.wid)
         try:
-            snap, claims = next_claims(cfg, study, storage, points, tracking.client(), wid)
+            snap, claims = next_claims(w, tracking.client())
             if not claims:
                 return nothing_left(cfg, points)
-            completed, sweep_run_id, exp_id = work(cfg, study, storage, points, claims, len(snap.complete), data, wid)
+            completed, sweep_run_id, exp_id = work(w, claims, len(snap.complete))
         finally:
             heartbeat.close()
     final = st.snapshot(study, points)
@@ -162,9 +179,10 @@ def nothing_left(cfg: SweepConfig, points: set[RunSpec]) -> int:
     return 0
 
 
-def work(cfg: SweepConfig, study, storage, points, claims: dict, base: int, data, wid: str) -> tuple[list, str, str]:
+def work(w: Worker, claims: dict, base: int) -> tuple[list, str, str]:
     """Train chunk after chunk under this invocation's sweep run until the grid is complete;
     claims: the first chunk; base: the points complete before it."""
+    cfg, study, points, wid = w.cfg, w.study, w.points, w.wid
     completed: list[tuple[RunSpec, str]] = []
     try:
         with tracking.parent_run("sweep", cfg.name, f"sweep-{cfg.name}", tags={tracking.TAG_WORKER: wid},
@@ -178,9 +196,9 @@ def work(cfg: SweepConfig, study, storage, points, claims: dict, base: int, data
             with progress_of(cfg, len(points), base) as bar:
                 while claims:
                     ledger = tracking.ledger(parent.client, parent.experiment_id, cfg.name)
-                    run_chunk(cfg, study, parent, claims, ledger, data, wid, progress, bar)
+                    run_chunk(w, parent, claims, ledger, progress, bar)
                     interrupts.check()
-                    _, claims = next_claims(cfg, study, storage, points, parent.client, wid)
+                    _, claims = next_claims(w, parent.client)
             tracking.remove_twins(parent.client, cfg.name, wid, keep={parent.run_id})
             tracking.log_text(parent, summary_csv(cfg, study, points, parent), "summary.csv")
             final = len(st.snapshot(study, points).complete)
