@@ -21,14 +21,17 @@ LISTS_INT = ["", ",", "0,", ",0", "0,,1", "0;1", "[0,1]", "a", "1.5", "-1", "0,0
 
 BAD: dict[str, list[tuple[str, str]]] = {
     "train": [
-        *[("seeds", v) for v in LISTS_INT + ["9" * 30, "0x1"]],
+        *[("seeds", v) for v in LISTS_INT[1:] + ["9" * 30, "0x1"]],  # '' is the library default
+        *[("init_seeds", v) for v in LISTS_INT[1:] + ["0,1"]],  # "0,1" alone: order_seeds missing
+        *[("order_seeds", v) for v in LISTS_INT[1:] + ["3"]],
+        *[("jitters", v) for v in LISTS_INT],
         *[("lambdas", v) for v in ["", ",", "0,,1", "-0.1", "nan", "inf", "-inf", "x", "0.1,0.1", "1e-3,0.001",
                                    "0.1;0.2"]],
         *[("classes", v) for v in ["", "1", "0", "11", "-2", "2,2", "two", "2,,3", "2.5", "10,11"]],
         *[("epochs", v) for v in [*INT_NOISE, "0", "-1", "100001"]],
-        *[("batch_size", v) for v in ["0", "-64", "x", "64.0", "60001"]],
-        *[("lr", v) for v in ["0", "-1", "nan", "inf", "x", ""]],
-        *[("hidden", v) for v in ["0", "-16", "x", "16.5", "100000"]],
+        *[("batch_size", v) for v in ["0", "-64", "x", "64.0", "60001", "64,64", "64,"]],
+        *[("lr", v) for v in ["0", "-1", "nan", "inf", "x", "", "0.1,0.1", "0.1,0"]],
+        *[("hidden", v) for v in ["0", "-16", "x", "16.5", "100000", "8,8", ""]],
         *[("probe_size", v) for v in ["0", "10001", "x", "-1"]],
         *[("device", v) for v in ["gpu", "CUDA", "cuda:0", "", "tpu", "cpu "]],
         *[("workers", v) for v in ["0", "-1", "x", "1000", ""]],
@@ -37,7 +40,8 @@ BAD: dict[str, list[tuple[str, str]]] = {
     ],
     "sweep": [
         *[("name", v) for v in NAMES],
-        *[("seeds", v) for v in ["", "0,0", "-1", "a"]],
+        *[("seeds", v) for v in ["0,0", "-1", "a"]],
+        *[("init_seeds", v) for v in ["0,0", "0,1"]],
         *[("lambdas", v) for v in ["", "-1", "nan"]],
         *[("classes", v) for v in ["1", "11", "2,2"]],
         *[("epochs", v) for v in ["0", "x", ""]],
