@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from underspec.config import TrainConfig
@@ -96,3 +97,32 @@ def test_sigterm_marks_every_unfinished_run_killed(tracking, tiny_root, tmp_path
     for r in runs:
         if r.info.status == "FINISHED":  # complete: both artifacts and every epoch's metrics
             assert {a.path for a in tracking.list_artifacts(r.info.run_id)} == {"trajectory.npz", "embeddings.npz"}
+
+
+def test_a_lost_race_on_a_unique_key_is_retried_once_and_nothing_else_is():
+    """Two workers creating the experiment tag or the MNIST dataset row at one moment: the later
+    insert fails on the unique key (MLflow's SQL store checks, then inserts); the row now exists,
+    so one more call succeeds. Any other error is raised at once."""
+    from mlflow.exceptions import MlflowException
+
+    from underspec.tracking.ui import once_more_on_race
+
+    calls = []
+
+    def racing():
+        calls.append(1)
+        if len(calls) == 1:
+            raise MlflowException("BAD_REQUEST: (psycopg.errors.UniqueViolation) duplicate key value violates "
+                                  'unique constraint "uq_dataset_experiment_id_name_digest"')
+        return "logged"
+
+    assert once_more_on_race(racing) == "logged" and len(calls) == 2
+
+    def broken():
+        calls.append(1)
+        raise MlflowException("RESOURCE_DOES_NOT_EXIST: no run")
+
+    calls.clear()
+    with pytest.raises(MlflowException, match="RESOURCE_DOES_NOT_EXIST"):
+        once_more_on_race(broken)
+    assert len(calls) == 1

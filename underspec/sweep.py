@@ -20,7 +20,7 @@ from .artifacts import remove_stale_staging
 from .config import SweepConfig
 from .data import load_mnist
 from .settings import RunSpec
-from .train import data_root, settings_of, train_specs
+from .train import check_probe, data_root, settings_of, train_specs
 from .train import progress as train_progress
 
 
@@ -141,6 +141,7 @@ def run_chunk(w: Worker, parent, claims: dict[RunSpec, int], ledger: dict, progr
 def run_sweep(cfg: SweepConfig) -> int:
     """Run (or resume) the sweep; returns the number of grid points this worker completed."""
     data = load_mnist(data_root(cfg.data_dir))
+    check_probe(cfg, data)  # before any store is opened
     points = set(grid_points(cfg))
     remove_stale_staging()
     with interrupts.deferred():  # a signal while the stores are written waits for the next safe point

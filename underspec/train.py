@@ -80,14 +80,19 @@ def train_specs(parent: tracking.Parent, specs: list[RunSpec], data_dir: Path, d
     return run_ids
 
 
+def check_probe(cfg, data: MNISTTensors) -> None:
+    """probe_size against the test set actually loaded: refused before anything is created."""
+    if cfg.probe_size > len(data.test_y):
+        raise ConfigError("probe_size", cfg.probe_size, f"the test set has only {len(data.test_y)} images")
+
+
 def run_train(cfg: TrainConfig) -> dict[RunSpec, str]:
     """Train cfg's cross product; returns the MLflow run id of each configuration."""
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device", cfg.device, "CUDA is not available on this machine")
     root = data_root(cfg.data_dir)
     data = load_mnist(root)  # fails before anything is created when the data is missing
-    if cfg.probe_size > len(data.test_y):
-        raise ConfigError("probe_size", cfg.probe_size, f"the test set has only {len(data.test_y)} images")
+    check_probe(cfg, data)
     specs = grid_points(cfg.grid())
     s = settings_of(cfg)
     note = f"Training batch: {tracking.grid_text(cfg)}. Each run is nested below this one."

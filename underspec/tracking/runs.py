@@ -141,7 +141,8 @@ def create_train_run(parent: Parent, spec: RunSpec, s: EngineSettings, device: s
     params = [Param(k, v) for k, v in run_params(spec, s, s.threads).items()]
     parent.client.log_batch(run.info.run_id, params=params)
     if data_dir is not None:
-        parent.client.log_inputs(run.info.run_id, datasets=[ui.dataset_input(data_dir, spec.classes)])
+        dataset = ui.dataset_input(data_dir, spec.classes)
+        ui.once_more_on_race(lambda: parent.client.log_inputs(run.info.run_id, datasets=[dataset]))
     return run.info.run_id
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from mlflow.entities import Dataset, DatasetInput, InputTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient, get_tracking_uri
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_RUN_NOTE
 
@@ -27,9 +28,23 @@ PREVIEWED = ("fig3_1.png", "sources.png", "barriers.png")  # figures also logged
 
 def mark_experiment(client: MlflowClient, experiment_id: str) -> None:
     """Tag the experiment as traditional ML, once (a read, and a write only when it is missing)."""
-    exp = client.get_experiment(experiment_id)
-    if exp.tags.get(TAG_KIND) != KIND:
-        client.set_experiment_tag(experiment_id, TAG_KIND, KIND)
+    if client.get_experiment(experiment_id).tags.get(TAG_KIND) != KIND:
+        once_more_on_race(lambda: client.set_experiment_tag(experiment_id, TAG_KIND, KIND))
+
+
+RACE_MARKS = ("UniqueViolation", "UNIQUE constraint failed", "IntegrityError", "Duplicate entry")
+
+
+def once_more_on_race(call):
+    """MLflow's SQL store creates an experiment tag or a dataset row by check-then-insert: two
+    workers doing it at one moment make the later insert fail on the unique key (seen with two
+    workers on PostgreSQL behind `mlflow server`). The row then exists, so one more call succeeds."""
+    try:
+        return call()
+    except MlflowException as exc:
+        if not any(m in str(exc) for m in RACE_MARKS):
+            raise
+        return call()
 
 
 def ui_base() -> str | None:
