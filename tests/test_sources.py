@@ -65,3 +65,33 @@ def test_variance_components_recover_planted_effects():
     assert comps["var_order"] == pytest.approx(np.var(order_fx, ddof=1), rel=1e-9)
     assert comps["var_interaction"] == pytest.approx(0, abs=1e-12)  # additive: no interaction
     assert comps["var_jitter"] == pytest.approx(0.001 ** 2 / 2)
+
+
+def test_a_sweep_over_seeds_axes_and_panels_is_analysed_end_to_end(tracking, tiny_root, tmp_path):
+    """init seeds x order seeds x jitter, two widths x two learning rates, one lambda and C: one
+    report per panel with the pair classes, and the panels side by side over hidden x lr."""
+    from test_analysis import analyze_cfg, read_rows
+
+    from underspec.analysis import run_analysis
+    from underspec.config import SweepConfig
+    from underspec.panels import varied
+    from underspec.sweep import run_sweep
+
+    cfg = SweepConfig(name="small", seeds=(), init_seeds=(0, 1), order_seeds=(0, 1), jitters=(0, 1), lambdas=(0.0,),
+                      classes=(3,), hidden=(8, 16), lr=(0.01, 0.05), epochs=1, probe_size=30, workers=1,
+                      analyze=False, data_dir=str(tiny_root), storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    assert run_sweep(cfg) == 2 * 2 * 2 * 2 * 2
+    assert run_analysis(analyze_cfg(tmp_path, tiny_root)) == 0
+    out = tmp_path / "reports" / "small"
+    for panel in ("h8-lr0.01-b64", "h8-lr0.05-b64", "h16-lr0.01-b64", "h16-lr0.05-b64"):
+        rows = read_rows(out / panel / "metrics.csv")
+        got = {(r["metric"], r["mode"]): int(r["n_pairs"]) for r in rows if r["mode"].startswith("pairs_")}
+        # 2 x 2 seeds x 2 jitters: 4 jitter pairs, 2 order, 2 init, 2 init+order (jitter 0)
+        assert got[("apc1", "pairs_jitter")] == 4 and got[("apc1", "pairs_order")] == 2
+        assert got[("apc1", "pairs_init")] == 2 and got[("apc1", "pairs_init+order")] == 2
+        assert (out / panel / "figures" / "sources.png").is_file()
+        assert "Where does the spread come from?" in (out / panel / "report.md").read_text()
+    panel_rows = read_rows(out / "panels.csv")
+    assert {(r["hidden"], r["lr"]) for r in panel_rows} == {(h, lr) for h in ("8", "16") for lr in ("0.01", "0.05")}
+    assert varied([{**r} for r in panel_rows]) == ["hidden", "lr"]
+    assert (out / "figures" / "panels.png").is_file() and "| 16 | 0.05 | 64 |" in (out / "report.md").read_text()

@@ -20,6 +20,8 @@ from .barrier import N_MATCH
 from .cells import cell_rows, epoch_rows
 from .config import AnalyzeConfig, ConfigError
 from .data import DataError, default_data_dir, fold_labels, load_mnist, require_mnist
+from .panels import COLUMNS as PANEL_COLUMNS
+from .panels import panel_rows, panels_fig, panels_md
 from .progress import Progress
 from .report import gif_cells, to_csv, write_outputs
 from .settings import RunSpec, run_name, spec_of_params
@@ -213,6 +215,8 @@ def run_analysis(cfg: AnalyzeConfig, nested_in: str | None = None) -> int:
             sub = tmp / panel_name(panel) if len(panels) > 1 else tmp
             files += write_outputs(sub, cfg, loaded, rows, erows, notes, to_csv(rows, CSV_COLUMNS),
                                    to_csv(erows, ["lambda", "classes", "target", "epoch", "metric", "mean"]))
+        if len(panels) > 1:
+            files += write_panels(tmp, {panel: res[0] for panel, res in results.items()})
         digests = {k: v for *_, loaded in results.values() for k, v in loaded.digests.items()}
         inputs = json.dumps({"sweep": cfg.sweep, "runs": digests}, indent=1, sort_keys=True)
         (tmp / "inputs.json").write_text(inputs)
@@ -233,6 +237,17 @@ def run_analysis(cfg: AnalyzeConfig, nested_in: str | None = None) -> int:
           f"{out_dir} and logged them to run {parent.run_id}.\n"
           f"analyze: {tracking.browse_line(parent.experiment_id, parent.run_id)}", file=sys.stderr)
     return 1 if loaded.problems else 0
+
+
+def write_panels(out: Path, results: dict[tuple, list[dict]]) -> list[Path]:
+    """The panels side by side, at the top of the report folder (see panels)."""
+    rows = panel_rows(results)
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    files = [out / "panels.csv", out / "figures" / "panels.png", out / "report.md"]
+    files[0].write_text(to_csv(rows, PANEL_COLUMNS))
+    panels_fig(rows, files[1])
+    files[2].write_text(panels_md(rows))
+    return files
 
 
 @dataclass

@@ -1,0 +1,102 @@
+"""A sweep over widths, learning rates or batch sizes: its panels side by side.
+
+Each panel (one hidden x lr x batch size) has its own report over lambda x C. Here the panels
+meet: `panels.csv` (every panel's all-pairs rows, with the panel's axes as columns), and
+`figures/panels.png`, heatmaps over the two panel axes that vary (a line with intervals when only
+one does), one row of panels per (lambda, C) cell. A grid with one lambda and one C is read
+here, over the axes it does vary.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+PANEL_AXES = ("hidden", "lr", "batch_size")
+SHOWN = (("params", "pe", "all_pairs", "PE"), ("function", "disagreement", "all_pairs", "disagreement"),
+         ("barrier", "loss_barrier.weight", "all_pairs", "loss barrier (weight matching)"),
+         ("function", "test_acc", "seeds", "test accuracy"))
+COLUMNS = [*PANEL_AXES, "lambda", "classes", "target", "metric", "mode", "mean", "std", "ci_low", "ci_high", "n_pairs"]
+
+
+def panel_rows(results: dict[tuple, list[dict]]) -> list[dict]:
+    """Every panel's rows of the SHOWN kinds, with the panel's (hidden, lr, batch_size)."""
+    kinds = {(t, m, mode) for t, m, mode, _ in SHOWN}
+    return [{**dict(zip(PANEL_AXES, panel, strict=True)), **r} for panel, rows in sorted(results.items())
+            for r in rows if (r["target"], r["metric"], r["mode"]) in kinds]
+
+
+def varied(rows: list[dict]) -> list[str]:
+    """The panel axes that take more than one value (at most two are drawn)."""
+    return [a for a in PANEL_AXES if len({r[a] for r in rows}) > 1][:2]
+
+
+def panels_fig(rows: list[dict], path: Path) -> None:
+    axes_names = varied(rows)
+    cells = sorted({(r["lambda"], r["classes"]) for r in rows})
+    fig, axs = plt.subplots(len(cells), len(SHOWN), figsize=(4.2 * len(SHOWN), 3.4 * len(cells)),
+                            squeeze=False, constrained_layout=True)
+    for i, cell in enumerate(cells):
+        for j, (target, metric, mode, title) in enumerate(SHOWN):
+            sel = [r for r in rows if (r["lambda"], r["classes"], r["target"], r["metric"], r["mode"])
+                   == (*cell, target, metric, mode)]
+            _draw(axs[i, j], sel, axes_names, f"{title}\nlambda={cell[0]!r}, C={cell[1]}")
+    fig.suptitle(f"The panels side by side, over {' x '.join(axes_names)}")
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def _draw(ax, sel: list[dict], names: list[str], title: str) -> None:
+    ax.set_title(title, fontsize=9)
+    if not sel:
+        ax.axis("off")
+        return
+    if len(names) == 1:
+        sel = sorted(sel, key=lambda r: r[names[0]])
+        x = np.arange(len(sel))
+        m = np.array([r["mean"] for r in sel])
+        lo, hi = np.array([r["ci_low"] for r in sel]), np.array([r["ci_high"] for r in sel])
+        ax.errorbar(x, m, yerr=[m - lo, hi - m], marker="o", capsize=3)
+        ax.set_xticks(x, [str(r[names[0]]) for r in sel])
+        ax.set_xlabel(names[0])
+        return
+    xs, ys = (sorted({r[n] for r in sel}) for n in names)
+    M = np.full((len(ys), len(xs)), np.nan)
+    for r in sel:
+        M[ys.index(r[names[1]]), xs.index(r[names[0]])] = r["mean"]
+    im = ax.imshow(M, origin="lower", aspect="auto", cmap="viridis")
+    for (yi, xi), v in np.ndenumerate(M):
+        if np.isfinite(v):
+            ax.text(xi, yi, f"{v:.3g}", ha="center", va="center", color="w", fontsize=8)
+    ax.set_xticks(range(len(xs)), [str(v) for v in xs])
+    ax.set_yticks(range(len(ys)), [str(v) for v in ys])
+    ax.set_xlabel(names[0])
+    ax.set_ylabel(names[1])
+    plt.colorbar(im, ax=ax)
+
+
+def _find(rows, panel, cell, kind) -> dict | None:
+    return next((r for r in rows if tuple(r[a] for a in PANEL_AXES) == panel and (r["lambda"], r["classes"]) == cell
+                 and (r["target"], r["metric"], r["mode"]) == kind), None)
+
+
+def panels_md(rows: list[dict]) -> str:
+    """The top-level report: one table per (lambda, C), a line per panel."""
+    out = ["# The panels side by side", "", "Each panel's own report is in its folder. All-pairs means with 95% "
+           "intervals (seeds resampled); test accuracy: mean [min, max] over seeds. `panels.csv` holds "
+           "these rows; `figures/panels.png` draws them. PE's chance is 1/H: across widths compare "
+           "(PE - 1/H)/(1 - 1/H), not PE.", ""]
+    header = "| " + " | ".join([*PANEL_AXES, *(s[3] for s in SHOWN)]) + " |"
+    for cell in sorted({(r["lambda"], r["classes"]) for r in rows}):
+        out += [f"## lambda={cell[0]!r}, C={cell[1]}", "", header, "|" + "---|" * (len(PANEL_AXES) + len(SHOWN))]
+        for panel in sorted({tuple(r[a] for a in PANEL_AXES) for r in rows}):
+            found = [_find(rows, panel, cell, (t, m, mode)) for t, m, mode, _ in SHOWN]
+            cols = ["n/a" if r is None or r["mean"] != r["mean"] else
+                    f"{r['mean']:.3g} [{r['ci_low']:.3g}, {r['ci_high']:.3g}]" for r in found]
+            out.append("| " + " | ".join([*map(str, panel), *cols]) + " |")
+        out.append("")
+    return "\n".join(out)
