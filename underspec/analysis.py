@@ -152,15 +152,15 @@ def _analyse_cell(client, pool, cell, spec_runs, images, cfg, kept: bool, out: A
         r, e = source_rows(lam, C, by_spec, cfg.bootstrap)
         out.rows += r
         out.erows += e
-    seeds = {sp.seed: sd for sp, sd in by_spec.items() if sp.one_seed and sp.jitter == 0}
-    seed_runs = {sp.seed: run for sp, run in spec_runs.items() if sp.one_seed and sp.jitter == 0}
-    ref = cfg.reference_seed if cfg.reference_seed >= 0 else min(seed_runs, default=-1)
+    paper = {sp.seed: sp for sp in spec_runs if sp.one_seed and sp.jitter == 0}  # the paper's comparisons
+    seeds = {seed: by_spec[sp] for seed, sp in paper.items() if sp in by_spec}
+    ref = cfg.reference_seed if cfg.reference_seed >= 0 else min(paper, default=-1)
     if len(seeds) < 2 or ref not in seeds:
         out.notes.append(f"cell lambda={lam!r} C={C}: {len(seeds)} readable seed(s)"
                          + ("" if ref in seeds else f", reference seed {ref} missing") + "; not compared")
         return
     y = fold_labels(images.test_y, C).numpy() if images is not None else None
-    r, pr, pairs = cell_rows(lam, C, seeds, ref, cfg.bootstrap, float(seed_runs[ref].data.params["lr"]), y, tick)
+    r, pr, pairs = cell_rows(lam, C, seeds, ref, cfg.bootstrap, paper[ref].lr, y, tick)
     loaded.pe_pairs[cell] = pairs["pe"]
     if "barriers" in pairs:
         loaded.barriers[cell] = pairs["barriers"]

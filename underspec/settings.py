@@ -89,7 +89,7 @@ AXES = (
     Axis("batch_size", "batch_size", "batch_size", "b", int, was_shared=True),
 )
 BY_KEY = {a.key: a for a in AXES}
-SEED_AXES = ("seed", "order_seed", "jitter")  # what a cell of the analysis does not hold fixed
+LETTERS = {"init_seeds": "i", **{a.option: a.letter for a in AXES}}  # name parts, by list option
 
 
 @dataclass(frozen=True)
@@ -102,11 +102,17 @@ class RunSettings:
 
 def shared_of(obj) -> RunSettings:
     """The shared settings of any object that carries them (a step config, engine settings)."""
-    return RunSettings(**{f.name: getattr(obj, f.name) for f in fields(RunSettings)})
+    return RunSettings(**_shared(obj))
 
 
-def _text(value) -> str:
+def as_text(value) -> str:
+    """A value as params, names and grids spell it: floats as repr."""
     return repr(value) if isinstance(value, float) else str(value)
+
+
+def _shared(s) -> dict:
+    """{name: value} of the shared settings of any object that carries them."""
+    return {f.name: getattr(s, f.name) for f in fields(RunSettings)}
 
 
 def point_doc(spec: RunSpec) -> dict:
@@ -132,8 +138,7 @@ def spec_of(doc: dict, constants: dict | None = None) -> RunSpec:
 
 def hash_doc(spec: RunSpec, s) -> dict:
     """What determines a run's result, as the config hash reads it (no thread count, no device)."""
-    shared = {f.name: getattr(s, f.name) for f in fields(RunSettings)}
-    return {**point_doc(spec), **shared, "dataset": DATASET, "format_version": FORMAT_VERSION}
+    return {**point_doc(spec), **_shared(s), "dataset": DATASET, "format_version": FORMAT_VERSION}
 
 
 def config_hash(spec: RunSpec, s) -> str:
@@ -145,17 +150,17 @@ def config_hash(spec: RunSpec, s) -> str:
 def run_params(spec: RunSpec, s, threads: int) -> dict[str, str]:
     """A run's MLflow params: every axis (init_seed, order_seed and jitter always; seed when the
     two seeds are equal), the shared settings, the data set, the thread count it trained at."""
-    doc = {a.key: _text(a.type(getattr(spec, a.field))) for a in AXES if a.field not in ("seed", "order_seed")}
-    seeds = {"init_seed": str(spec.init_seed), "order_seed": str(spec.order)}
+    axes = point_text(spec)
+    seeds = {"init_seed": axes.pop("seed"), "order_seed": axes.pop("order_seed")}
     if spec.one_seed:
-        seeds["seed"] = str(spec.seed)
-    shared = {f.name: _text(getattr(s, f.name)) for f in fields(RunSettings)}
-    return {**seeds, **doc, **shared, "dataset": DATASET, "threads": str(threads)}
+        seeds["seed"] = seeds["init_seed"]
+    shared = {k: as_text(v) for k, v in _shared(s).items()}
+    return {**seeds, **axes, **shared, "dataset": DATASET, "threads": str(threads)}
 
 
 def point_text(spec: RunSpec) -> dict[str, str]:
     """{key: value as text} of every axis of a grid point (floats as repr)."""
-    return {a.key: _text(a.type(getattr(spec, a.field))) for a in AXES}
+    return {a.key: as_text(a.type(getattr(spec, a.field))) for a in AXES}
 
 
 def spec_of_params(params: dict) -> RunSpec:
@@ -173,7 +178,7 @@ def run_name(spec: RunSpec) -> str:
     parts = head + [f"l{spec.lam!r}", f"c{spec.classes}"]
     for a in AXES:
         if a.field not in ("seed", "order_seed", "lam", "classes") and getattr(spec, a.field) != a.default:
-            parts.append(f"{a.letter}{_text(getattr(spec, a.field))}")
+            parts.append(f"{a.letter}{as_text(getattr(spec, a.field))}")
     return "-".join(parts)
 
 
@@ -201,8 +206,7 @@ def grid_doc(axes: dict[str, tuple], s) -> dict:
         if a.key == "jitter" and values == [0]:
             continue
         doc[a.option] = values[0] if a.was_shared and len(values) == 1 else values
-    shared = {f.name: getattr(s, f.name) for f in fields(RunSettings)}
-    return {**doc, **shared, "dataset": DATASET, "format_version": FORMAT_VERSION}
+    return {**doc, **_shared(s), "dataset": DATASET, "format_version": FORMAT_VERSION}
 
 
 def _values(grid: dict, a: Axis) -> list:
@@ -244,6 +248,7 @@ def trial_params(spec: RunSpec, grid: dict) -> dict:
 
 def trial_spec(params: dict, grid: dict) -> RunSpec | None:
     """The grid point of a trial's params (None while some of the space's keys are missing)."""
-    if not set(search_space(grid)) <= params.keys():
+    space = search_space(grid)
+    if not set(space) <= params.keys():
         return None
-    return spec_of({k: params[k] for k in search_space(grid)}, grid_constants(grid))
+    return spec_of({k: params[k] for k in space}, grid_constants(grid))

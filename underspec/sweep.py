@@ -24,10 +24,6 @@ from .train import check_probe, data_root, settings_of, train_specs
 from .train import progress as train_progress
 
 
-def grid_points(cfg: SweepConfig) -> list[RunSpec]:
-    return settings.grid_points(cfg.grid())
-
-
 @dataclass
 class Worker:
     """One sweep worker's state: its config, the study and its storage, the grid's points, its
@@ -142,7 +138,7 @@ def run_sweep(cfg: SweepConfig) -> int:
     """Run (or resume) the sweep; returns the number of grid points this worker completed."""
     data = load_mnist(data_root(cfg.data_dir))
     check_probe(cfg, data)  # before any store is opened
-    points = set(grid_points(cfg))
+    points = set(cfg.points())
     remove_stale_staging()
     with interrupts.deferred():  # a signal while the stores are written waits for the next safe point
         storage = st.open_storage(cfg.storage)

@@ -21,7 +21,7 @@ from .data import MNISTTensors, default_data_dir, load_mnist
 from .engine import EngineSettings, RunSpec, resolve_device
 from .parallel import iter_train
 from .progress import Progress
-from .settings import grid_points, shared_of
+from .settings import shared_of
 
 
 def data_root(cfg_dir: str) -> Path:
@@ -93,7 +93,7 @@ def run_train(cfg: TrainConfig) -> dict[RunSpec, str]:
     root = data_root(cfg.data_dir)
     data = load_mnist(root)  # fails before anything is created when the data is missing
     check_probe(cfg, data)
-    specs = grid_points(cfg.grid())
+    specs = cfg.points()
     s = settings_of(cfg)
     note = f"Training batch: {tracking.grid_text(cfg)}. Each run is nested below this one."
     with interrupts.deferred(), tracking.parent_run("batch", cfg.sweep, tracking.train_name(cfg), note=note) as parent:

@@ -17,6 +17,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_RUN_NOTE
 
 from ..data import DATASET, dataset_digest
 from ..redaction import redact
+from ..settings import AXES, LETTERS, as_text
 
 TAG_KIND = "mlflow.experimentKind"
 KIND = "custom_model_development"  # traditional ML, not GenAI
@@ -104,32 +105,22 @@ def link_analysis(client: MlflowClient, run_id: str, analysis_run_id: str, exper
     describe(client, run_id, note.rstrip() + f"\n\nAnalysis: [analysis run]({link}); report: `{report}`")
 
 
-LETTERS = {"seeds": "s", "init_seeds": "i", "order_seeds": "o", "jitters": "j", "lambdas": "l", "classes": "c",
-           "hidden": "h", "lr": "lr", "batch_size": "b"}
-
-
 def _shown(axes: dict[str, tuple]) -> dict[str, list]:
     """The axes worth naming: the seeds, lambdas and classes always, any other when it is not
     its default alone."""
-    from ..settings import AXES
-
     default = {a.option: (a.default,) for a in AXES}
     return {k: sorted(v) for k, v in axes.items()
             if v and (k in ("seeds", "init_seeds", "order_seeds", "lambdas", "classes") or tuple(v) != default.get(k))}
 
 
-def _text(v) -> str:
-    return repr(v) if isinstance(v, float) else str(v)
-
-
 def train_name(cfg) -> str:
     """A train batch's run name: `train-s0,42-l0.001-c2,9-e50`; a list longer than 3 as its count."""
-    parts = [LETTERS[k] + (",".join(map(_text, v)) if len(v) <= 3 else f"{len(v)}x")
+    parts = [LETTERS[k] + (",".join(map(as_text, v)) if len(v) <= 3 else f"{len(v)}x")
              for k, v in _shown(cfg.axes()).items()]
     return "-".join(["train", *parts, f"e{cfg.epochs}"])
 
 
 def grid_text(cfg) -> str:
     """What a batch or sweep trains, in words, for a run description."""
-    lists = " x ".join(f"{k} {', '.join(map(_text, v))}" for k, v in _shown(cfg.axes()).items())
+    lists = " x ".join(f"{k} {', '.join(map(as_text, v))}" for k, v in _shown(cfg.axes()).items())
     return f"{len(cfg.points())} runs = {lists}; {cfg.epochs} epochs"
