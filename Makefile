@@ -22,6 +22,7 @@ data: setup  ## fetch and verify MNIST into ./data (or $$UNDERSPEC_DATA_DIR)
 
 lint: setup
 	$(PY) -m ruff check underspec entrypoints tests benchmarks docs
+	$(VENV)/bin/lint-imports
 
 test: setup data lint  ## the whole suite, slow end-to-end tests included
 	$(PY) -m pytest -q

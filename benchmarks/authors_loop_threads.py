@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from test_authors_loop import _authors_loop  # noqa: E402  (the authors' loop, as the test runs it)
 
-from underspec.data import default_data_dir, load_mnist  # noqa: E402
-from underspec.engine import RunSpec  # noqa: E402
+from underspec.training.data import default_data_dir, load_mnist  # noqa: E402
+from underspec.training.engine import RunSpec  # noqa: E402
 
 
 def main() -> int:

@@ -19,11 +19,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from underspec.config import PAPER_CLASSES, PAPER_LAMBDAS  # noqa: E402
-from underspec.data import default_data_dir, load_mnist  # noqa: E402
-from underspec.engine import EngineSettings, RunSpec  # noqa: E402
-from underspec.parallel import iter_train  # noqa: E402
-from underspec.plain import train_plain  # noqa: E402
+from underspec.spec.config import PAPER_CLASSES, PAPER_LAMBDAS  # noqa: E402
+from underspec.training.data import default_data_dir, load_mnist  # noqa: E402
+from underspec.training.engine import EngineSettings, RunSpec  # noqa: E402
+from underspec.training.parallel import iter_train  # noqa: E402
+from underspec.training.plain import train_plain  # noqa: E402
 
 
 def time_plain(data, models: int) -> float:

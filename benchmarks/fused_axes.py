@@ -18,8 +18,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from underspec.data import default_data_dir, load_mnist  # noqa: E402
-from underspec.engine import EngineSettings, RunSpec, groups, train_group, train_many  # noqa: E402
+from underspec.training.data import default_data_dir, load_mnist  # noqa: E402
+from underspec.training.engine import EngineSettings, RunSpec, groups, train_group, train_many  # noqa: E402
 
 GRID = [RunSpec(i, 0.001, 10, order_seed=o) for i in range(4) for o in range(4)]
 

@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mlflow.tracking import MlflowClient  # noqa: E402
 
-from underspec.data import default_data_dir  # noqa: E402
 from underspec.tracking import dataset_input, sweep_runs  # noqa: E402
+from underspec.training.data import default_data_dir  # noqa: E402
 
 
 def timed_search(uri: str, sweep: str) -> tuple[float, int, int]:

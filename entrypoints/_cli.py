@@ -4,9 +4,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from underspec import interrupts, tracking
-from underspec.config import ConfigError, field_defaults, join
-from underspec.data import DataError
+from underspec import tracking
+from underspec.base import interrupts
+from underspec.spec.config import ConfigError, field_defaults, join
+from underspec.training.data import DataError
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130

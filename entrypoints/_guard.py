@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from contextlib import contextmanager
 
-from underspec import interrupts  # light: only the signal module
+from underspec.base import interrupts  # light: only the signal module
 
 
 @contextmanager

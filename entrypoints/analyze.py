@@ -11,8 +11,8 @@ from entrypoints._guard import starting  # noqa: E402
 
 with starting("underspec-analyze"):  # imports take seconds: a Ctrl-C there gets one line, not a traceback
     from entrypoints._cli import main, make_parser  # noqa: E402
-    from underspec.analysis import run_analysis  # noqa: E402
-    from underspec.config import AnalyzeConfig  # noqa: E402
+    from underspec.spec.config import AnalyzeConfig  # noqa: E402
+    from underspec.steps.analyze import run_analysis  # noqa: E402
 
 HELP = {
     "sweep": "the sweep to analyse (its runs carry underspec.sweep=<name>)",

@@ -11,9 +11,8 @@ from entrypoints._guard import starting  # noqa: E402
 
 with starting("underspec-fetch-data"):  # imports take seconds: a Ctrl-C there gets one line, not a traceback
     from entrypoints._cli import main, make_parser  # noqa: E402
-    from underspec.config import FetchConfig  # noqa: E402
-    from underspec.data import fetch_mnist  # noqa: E402
-    from underspec.train import data_root  # noqa: E402
+    from underspec.spec.config import FetchConfig  # noqa: E402
+    from underspec.training.data import data_root, fetch_mnist  # noqa: E402
 
 
 def parser() -> argparse.ArgumentParser:

@@ -12,8 +12,8 @@ from entrypoints._guard import starting  # noqa: E402
 with starting("underspec-sweep"):  # imports take seconds: a Ctrl-C there gets one line, not a traceback
     from entrypoints._cli import main, make_parser  # noqa: E402
     from entrypoints.train import HELP as TRAIN_HELP  # noqa: E402
-    from underspec.config import SweepConfig  # noqa: E402
-    from underspec.sweep import run_sweep  # noqa: E402
+    from underspec.spec.config import SweepConfig  # noqa: E402
+    from underspec.steps.sweep import run_sweep  # noqa: E402
 
 HELP = {
     **TRAIN_HELP,

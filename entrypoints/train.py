@@ -11,8 +11,8 @@ from entrypoints._guard import starting  # noqa: E402
 
 with starting("underspec-train"):  # imports take seconds: a Ctrl-C there gets one line, not a traceback
     from entrypoints._cli import main, make_parser  # noqa: E402
-    from underspec.config import TrainConfig  # noqa: E402
-    from underspec.train import run_train  # noqa: E402
+    from underspec.spec.config import TrainConfig  # noqa: E402
+    from underspec.steps.train import run_train  # noqa: E402
 
 HELP = {
     "seeds": "comma-separated non-negative integer seeds, each for the init and the minibatch order",

@@ -14,8 +14,8 @@ from hypothesis import settings as hypothesis_settings
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from underspec.data import load_mnist, raw_dir, write_idx  # noqa: E402
-from underspec.engine import EngineSettings  # noqa: E402
+from underspec.training.data import load_mnist, raw_dir, write_idx  # noqa: E402
+from underspec.training.engine import EngineSettings  # noqa: E402
 
 from procs import Procs  # noqa: E402
 

@@ -5,8 +5,8 @@ from hypothesis import strategies as st
 from scipy.optimize import linear_sum_assignment
 from scipy.stats import pearsonr
 
-from underspec.alignment import apc, match, pearson_rows, permutation_equivalence
-from underspec.metrics import cka_hsic, linear_cka, live_metrics, near_dead, pair_summary, paper_metrics
+from underspec.measures.alignment import apc, match, pearson_rows, permutation_equivalence
+from underspec.measures.metrics import cka_hsic, linear_cka, live_metrics, near_dead, pair_summary, paper_metrics
 
 
 def slow_paper_metrics(W1a, W2a, W1b, W2b):
@@ -72,7 +72,7 @@ def test_paper_metrics_equal_the_slow_obvious_implementation(C, seed):
 
 
 def test_on_real_trajectories_too(tiny_data, tiny_settings):
-    from underspec.engine import RunSpec, train_group
+    from underspec.training.engine import RunSpec, train_group
 
     a, b = train_group([RunSpec(0, 0.001, 5)], tiny_data, tiny_settings)[0], \
         train_group([RunSpec(1, 0.001, 5)], tiny_data, tiny_settings)[0]
@@ -142,7 +142,7 @@ def test_pe_authors_is_pe_above_two_classes():
 
 
 def test_chance_pe_is_one_over_the_units():
-    from underspec.metrics import chance_pe
+    from underspec.measures.metrics import chance_pe
 
     assert chance_pe(16) == 1 / 16 and chance_pe(8) == 0.125
     with pytest.raises(ValueError, match="got 0"):
@@ -194,7 +194,7 @@ def test_pair_summary_bootstrap_brackets_the_mean():
 
 
 def test_haar_rotation_is_orthogonal_and_keeps_dead_units():
-    from underspec.nulls import haar_orthogonal, rotate_units
+    from underspec.measures.nulls import haar_orthogonal, rotate_units
 
     rng = np.random.default_rng(0)
     Q = haar_orthogonal(6, rng)

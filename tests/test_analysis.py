@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from underspec.analysis import run_analysis
-from underspec.config import AnalyzeConfig, SweepConfig
-from underspec.metrics import near_dead
-from underspec.sweep import run_sweep
+from underspec.measures.metrics import near_dead
+from underspec.spec.config import AnalyzeConfig, SweepConfig
+from underspec.steps.analyze import run_analysis
+from underspec.steps.sweep import run_sweep
 
 from conftest import REPO
 from test_alignment import slow_paper_metrics, slow_pe_noise, slow_rotation_null
@@ -71,7 +71,9 @@ def test_analysis_logs_a_run_with_metrics_and_figure_equal_to_an_independent_imp
                         assert row[0]["mean"] == ("1.0" if metric == "apc2" else "nan")
                         continue
                     slow = "pe" if metric == "pe_authors" else metric  # the slow one is the authors' code
-                    assert abs(float(row[0]["mean"]) - np.mean([w[slow] for w in want])) < 1e-9
+                    # 1e-8: the slow oracle's float64 SVDs round differently by CPU kernel; on an AVX-512
+                    # Xeon, grads_last apc2 came out 1.1e-9 off (at the parent commit too)
+                    assert abs(float(row[0]["mean"]) - np.mean([w[slow] for w in want])) < 1e-8
                     checked += 1
     assert checked == 3 * (2 * 4 + 2 * 2)
     for lam, C in (("0.0", "4"), ("0.01", "4")):  # PE's noise floor, the slow way
@@ -131,7 +133,7 @@ def test_analyze_an_unknown_sweep_exits_2_and_creates_no_run(tracking, tmp_path)
 def test_a_sweep_whose_runs_carry_different_format_versions_is_refused(small_sweep, tmp_path, tiny_root):
     """Runs trained in another minibatch order (format version 1, an untagged run of before)
     never enter one analysis with version-2 runs: one line naming both, nothing written."""
-    from underspec.config import FORMAT_VERSION, ConfigError
+    from underspec.spec.config import FORMAT_VERSION, ConfigError
 
     client, exp, cfg = small_sweep
     runs = client.search_runs([exp], "tags.`underspec.role` = 'train'")
@@ -148,7 +150,7 @@ def test_a_sweep_whose_runs_carry_different_format_versions_is_refused(small_swe
 def test_chance_is_one_over_the_hidden_units_and_gradients_start_at_epoch_1(tracking, tiny_root, tmp_path):
     """hidden=8: the chance PE rows, the report and Figure 3.1 say 1/8, not 1/16. The cumulative
     gradient is zero at epoch 0, so the gradient metrics over epochs are NaN there."""
-    from underspec import figures
+    from underspec.reporting import figures
 
     cfg = SweepConfig(name="small", seeds=(0, 1, 2), lambdas=(0.0,), classes=(3,), epochs=1, hidden=(8,),
                       probe_size=30, workers=1, analyze=False, data_dir=str(tiny_root),

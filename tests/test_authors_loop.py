@@ -13,9 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from underspec.data import fold_labels
-from underspec.engine import EngineSettings, RunSpec, train_group
-from underspec.model import build_mlp
+from underspec.training.data import fold_labels
+from underspec.training.engine import EngineSettings, RunSpec, train_group
+from underspec.training.model import build_mlp
 
 pytestmark = pytest.mark.slow
 TOL = 1e-5

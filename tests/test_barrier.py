@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from underspec.barrier import (
+from underspec.measures.barrier import (
     ALPHAS,
     METHODS,
     activation_matching,
@@ -43,7 +43,7 @@ def test_a_permuted_copy_is_recovered_by_every_matching_and_has_no_barrier(seed)
     assert (za["train"] > 0).all()
     out, _ = pair_barriers(a, b, za, zb, y)
     inverse = np.argsort(q)
-    from underspec.barrier import paper_matching
+    from underspec.measures.barrier import paper_matching
     for perm in (paper_matching(a, b), weight_matching(a, b),
                  activation_matching(np.maximum(za["train"], 0), np.maximum(zb["train"], 0))):
         assert np.array_equal(perm, inverse)
@@ -110,8 +110,8 @@ def test_repair_changes_nothing_at_the_ends_and_hits_its_targets_in_between():
 
 
 def test_column_correlation_equals_pearson_rows_of_the_transposes():
-    from underspec.alignment import pearson_rows
-    from underspec.barrier import column_correlation
+    from underspec.measures.alignment import pearson_rows
+    from underspec.measures.barrier import column_correlation
 
     rng = np.random.default_rng(9)
     A, B = np.maximum(rng.normal(size=(500, 6)), 0), np.maximum(rng.normal(size=(500, 5)), 0)

@@ -5,7 +5,7 @@ import sys
 import pytest
 import yaml
 
-from underspec.config import (
+from underspec.spec.config import (
     EMPTY_IS_DEFAULT,
     AnalyzeConfig,
     ConfigError,
@@ -98,11 +98,11 @@ def test_mlproject_mirrors_the_config_and_passes_every_parameter(entry):
 
 
 def test_mlproject_is_the_generated_one():
-    """MLproject is written by `python -m underspec.mlproject` from the configs; --check says so."""
-    from underspec.mlproject import render
+    """MLproject is written by `python -m underspec.spec.mlproject` from the configs; --check says so."""
+    from underspec.spec.mlproject import render
 
     assert (REPO / "MLproject").read_text() == render()
-    res = subprocess.run([sys.executable, "-m", "underspec.mlproject", "--check"], cwd=REPO,
+    res = subprocess.run([sys.executable, "-m", "underspec.spec.mlproject", "--check"], cwd=REPO,
                          capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
 
@@ -111,8 +111,8 @@ def test_settings_are_defined_once():
     """The shared run settings' defaults come from settings.RunSettings, everywhere."""
     from dataclasses import fields
 
-    from underspec.engine import EngineSettings
-    from underspec.settings import RunSettings
+    from underspec.spec.settings import RunSettings
+    from underspec.training.engine import EngineSettings
 
     for f in fields(RunSettings):
         for cls in (TrainConfig, SweepConfig, EngineSettings):

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from underspec import data as D
-from underspec.data import DataError, fold_labels, load_mnist, raw_dir, verify_md5
+from underspec.training import data as D
+from underspec.training.data import DataError, fold_labels, load_mnist, raw_dir, verify_md5
 
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]

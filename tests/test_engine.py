@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from underspec.config import PAPER_CLASSES, PAPER_LAMBDAS
-from underspec.engine import METRICS, EngineSettings, RunSpec, groups, train_group, train_many
-from underspec.parallel import iter_train, plan_chunks
-from underspec.plain import eval_accuracy, train_plain
+from underspec.spec.config import PAPER_CLASSES, PAPER_LAMBDAS
+from underspec.training.engine import METRICS, EngineSettings, RunSpec, groups, train_group, train_many
+from underspec.training.parallel import iter_train, plan_chunks
+from underspec.training.plain import eval_accuracy, train_plain
 
 GRID0 = [RunSpec(0, lam, c) for lam in PAPER_LAMBDAS for c in PAPER_CLASSES]
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from underspec.engine import EngineSettings, RunSpec, train_group
+from underspec.training.engine import EngineSettings, RunSpec, train_group
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")]

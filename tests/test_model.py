@@ -5,7 +5,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from underspec.model import batch_slices, build_mlp, epoch_orders, init_params
+from underspec.training.model import batch_slices, build_mlp, epoch_orders, init_params
 
 
 def recipe(seed: int, classes: int, hidden: int = 16):
@@ -72,7 +72,7 @@ def test_batch_order_depends_on_seed_only():
 
 
 def test_jitter_zero_is_the_init_bitwise_and_one_moves_every_weight_one_ulp():
-    from underspec.model import jitter_params
+    from underspec.training.model import jitter_params
 
     p = init_params(4, 10)
     assert all(torch.equal(a, b) for a, b in zip(p.values(), jitter_params(p, 0).values(), strict=True))

@@ -1,7 +1,7 @@
 """Progress on a terminal (a bar with points) and in a log (a line every 10 points or 60 s)."""
 import io
 
-from underspec.progress import Progress
+from underspec.base.progress import Progress
 
 
 class Clock:

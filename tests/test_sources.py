@@ -4,8 +4,8 @@ import itertools
 import numpy as np
 import pytest
 
-from underspec.settings import RunSpec
-from underspec.sources import acc_components, classify, pair_class, seed_bootstrap
+from underspec.measures.sources import acc_components, classify, pair_class, seed_bootstrap
+from underspec.spec.settings import RunSpec
 
 
 def R(i, o, j=0):
@@ -72,10 +72,10 @@ def test_a_sweep_over_seeds_axes_and_panels_is_analysed_end_to_end(tracking, tin
     report per panel with the pair classes, and the panels side by side over hidden x lr."""
     from test_analysis import analyze_cfg, read_rows
 
-    from underspec.analysis import run_analysis
-    from underspec.config import SweepConfig
-    from underspec.panels import varied
-    from underspec.sweep import run_sweep
+    from underspec.reporting.panels import varied
+    from underspec.spec.config import SweepConfig
+    from underspec.steps.analyze import run_analysis
+    from underspec.steps.sweep import run_sweep
 
     cfg = SweepConfig(name="small", seeds=(), init_seeds=(0, 1), order_seeds=(0, 1), jitters=(0, 1), lambdas=(0.0,),
                       classes=(3,), hidden=(8, 16), lr=(0.01, 0.05), epochs=1, probe_size=30, workers=1,

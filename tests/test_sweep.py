@@ -10,8 +10,8 @@ import pytest
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from optuna.trial import TrialState
 
-from underspec.config import SweepConfig
-from underspec.sweep import run_sweep
+from underspec.spec.config import SweepConfig
+from underspec.steps.sweep import run_sweep
 
 from conftest import REPO
 from procs import DEADLINE_S, wait_until
@@ -63,7 +63,7 @@ def test_sweep_trains_each_point_once_and_a_rerun_adds_nothing(sweep_env):
 def test_a_sweep_with_nothing_to_train_still_removes_a_killed_process_staging(sweep_env, private_tmp):
     """A SIGKILLed worker leaves its staging folder; the next sweep removes it even when it finds
     the grid complete and trains nothing (seen in the chaos test: the folder outlived the grid)."""
-    from underspec.artifacts import STAGING_PREFIX
+    from underspec.training.artifacts import STAGING_PREFIX
 
     client, exp, cfg = sweep_env
     run_sweep(cfg)
@@ -77,7 +77,7 @@ def test_a_sweep_with_nothing_to_train_still_removes_a_killed_process_staging(sw
 
 
 def test_a_different_grid_under_the_same_name_is_refused(sweep_env):
-    from underspec.config import ConfigError
+    from underspec.spec.config import ConfigError
 
     client, exp, cfg = sweep_env
     run_sweep(cfg)
@@ -90,8 +90,8 @@ def test_a_different_grid_under_the_same_name_is_refused(sweep_env):
 def test_resuming_a_sweep_of_another_format_version_is_refused(sweep_env):
     """A study stored before format versions were recorded holds version 1 runs (another
     minibatch order): resuming it is refused with one line naming both versions."""
-    from underspec import study as st
-    from underspec.config import ConfigError
+    from underspec.scheduling import study as st
+    from underspec.spec.config import ConfigError
 
     client, exp, cfg = sweep_env
     old_grid = {k: v for k, v in cfg.grid().items() if k != "format_version"}
@@ -159,8 +159,8 @@ def test_sweep_bad_input_exits_2_and_creates_nothing(tmp_path, args, needle):
 
 def test_snapshot_gives_a_point_to_its_lowest_numbered_live_trial(tmp_path):
     """Two live claims of one point: both workers must agree the lower trial number keeps it."""
-    from underspec import study as st
-    from underspec.engine import RunSpec
+    from underspec.scheduling import study as st
+    from underspec.training.engine import RunSpec
 
     storage = st.open_storage(f"sqlite:///{tmp_path / 'o.db'}")
     grid = {"seeds": [0], "lambdas": [0.0], "classes": [2, 3], "epochs": 1, "batch_size": 64, "lr": 0.01,
@@ -181,7 +181,7 @@ def test_snapshot_gives_a_point_to_its_lowest_numbered_live_trial(tmp_path):
 def _orphan_trial(cfg, attribute_to: str | None = None):
     """A RUNNING trial for one grid point, as a worker leaves it when it dies inside its claim
     (asked, one suggest made, never attributed) or, with attribute_to, while it trains."""
-    from underspec import study as st
+    from underspec.scheduling import study as st
 
     storage = st.open_storage(cfg.storage)
     study = st.open_study(storage, cfg.name, cfg.grid())
@@ -198,7 +198,7 @@ def test_a_trial_left_unattributed_by_a_dead_worker_is_taken_over(sweep_env, mon
     """The hole behind session 1's flake: such a trial once counted as a live worker's for the
     grace period, so every other worker left and the point was never trained. With an hour's
     grace, only recognising it as orphaned at once lets this finish."""
-    from underspec import study as st
+    from underspec.scheduling import study as st
 
     monkeypatch.setattr(st, "GRACE_S", 3600.0)
     client, exp, cfg = sweep_env
@@ -211,7 +211,7 @@ def test_a_trial_left_unattributed_by_a_dead_worker_is_taken_over(sweep_env, mon
 
 
 def test_a_worker_waits_for_a_live_holder_and_takes_over_when_it_dies(sweep_env, monkeypatch, procs):
-    from underspec import sweep as sw
+    from underspec.steps import sweep as sw
 
     client, exp, cfg = sweep_env
     monkeypatch.setattr(sw, "POLL_S", 0.5)
@@ -227,7 +227,7 @@ def test_a_worker_waits_for_a_live_holder_and_takes_over_when_it_dies(sweep_env,
 def test_telling_a_requeued_trial_with_one_grid_point_left_is_not_an_error(tmp_path):
     """GridSampler.after_trial reads the told trial's grid_id when one point is left; a re-queued
     trial has none (KeyError from Optuna, after the state is stored). Seen in CI, session 2."""
-    from underspec import study as st
+    from underspec.scheduling import study as st
 
     storage = st.open_storage(f"sqlite:///{tmp_path / 'o.db'}")
     grid = {"seeds": [0], "lambdas": [0.0], "classes": [2, 3], "epochs": 1, "batch_size": 64, "lr": 0.01,
@@ -252,7 +252,7 @@ def test_a_worker_killed_right_after_creating_its_sweep_run_leaves_nothing_runni
     tags now travel with the creation; the next worker ends the run KILLED."""
     from mlflow.tracking import MlflowClient
 
-    from underspec import study as st
+    from underspec.scheduling import study as st
 
     class Died(BaseException):
         pass

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-from underspec.config import TrainConfig
-from underspec.engine import EngineSettings, RunSpec
-from underspec.settings import spec_of_params
+from underspec.spec.config import TrainConfig
+from underspec.spec.settings import spec_of_params
+from underspec.steps.train import run_train
 from underspec.tracking import config_hash, run_name
-from underspec.train import run_train
+from underspec.training.engine import EngineSettings, RunSpec
 
 from conftest import REPO
 from procs import DEADLINE_S, wait_until

@@ -3,7 +3,7 @@ import itertools
 
 import numpy as np
 
-from underspec.trends import boot_cell_means, pair_matrix, trend_rows, verdict
+from underspec.measures.trends import boot_cell_means, pair_matrix, trend_rows, verdict
 
 SEEDS = [0, 42, 1337, 3213, 9999, 5783, 1023]
 LAMS = (0.0, 0.001, 0.0025, 0.005, 0.01, 0.05)
@@ -57,7 +57,7 @@ def test_every_cell_shares_the_seed_resamples_and_the_first_entry_is_observed():
 
 
 def test_within_cell_spearman_removes_cell_effects_and_finds_a_pair_level_link():
-    from underspec.trends import within_cell_spearman
+    from underspec.measures.trends import within_cell_spearman
 
     rng = np.random.default_rng(0)
     pairs = list(itertools.combinations(SEEDS, 2))

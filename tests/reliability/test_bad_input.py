@@ -80,7 +80,7 @@ def call(entry: str, args: list[str], monkeypatch, capsys) -> tuple[int, list[st
     mod = load_entry(entry)
     monkeypatch.setattr(sys, "argv", [f"{entry}.py", *args])
     build = {"train": "TrainConfig", "sweep": "SweepConfig", "analyze": "AnalyzeConfig", "fetch_data": "FetchConfig"}
-    from underspec import config
+    from underspec.spec import config
 
     run = {"train": lambda c: mod.run_train(c) and 0, "sweep": getattr(mod, "run", None),
            "analyze": getattr(mod, "run_analysis", None), "fetch_data": lambda c: pytest.fail("fetch ran")}[entry]
@@ -117,7 +117,7 @@ def test_bad_input_one_line_exit_2_nothing_created(entry, param, value, empty_cw
 def test_the_matrix_is_large_enough_to_mean_something():
     """RELIABILITY.md quotes this count; every entry point and every parameter appears."""
     assert len(CASES) >= 200
-    from underspec.config import AnalyzeConfig, FetchConfig, SweepConfig, TrainConfig, field_defaults
+    from underspec.spec.config import AnalyzeConfig, FetchConfig, SweepConfig, TrainConfig, field_defaults
 
     for entry, cls in (("train", TrainConfig), ("analyze", AnalyzeConfig), ("fetch_data", FetchConfig)):
         assert {p for e, p, _ in CASES if e == entry} == set(field_defaults(cls)), entry
@@ -132,8 +132,8 @@ def small_sweep(tmp_path_factory, tiny_root):
     mp = pytest.MonkeyPatch()
     mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{work / 'mlflow.db'}")
     mp.setenv("MLFLOW_EXPERIMENT_NAME", "rel")
-    from underspec.config import TrainConfig
-    from underspec.train import run_train
+    from underspec.spec.config import TrainConfig
+    from underspec.steps.train import run_train
 
     run_train(TrainConfig(seeds=(0, 1), lambdas=(0.0,), classes=(2,), epochs=1, probe_size=20,
                           data_dir=str(tiny_root), sweep="rel"))

@@ -15,10 +15,11 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from underspec import artifacts, figures
-from underspec.analysis import run_analysis
-from underspec.config import AnalyzeConfig, TrainConfig
-from underspec.train import run_train
+from underspec.reporting import figures
+from underspec.spec.config import AnalyzeConfig, TrainConfig
+from underspec.steps.analyze import run_analysis
+from underspec.steps.train import run_train
+from underspec.training import artifacts
 
 from conftest import REPO
 

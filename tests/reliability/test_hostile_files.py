@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from underspec.analysis import run_analysis
-from underspec.config import AnalyzeConfig, TrainConfig
-from underspec.train import run_train
+from underspec.spec.config import AnalyzeConfig, TrainConfig
+from underspec.steps.analyze import run_analysis
+from underspec.steps.train import run_train
 
 from conftest import REPO
 

@@ -1,7 +1,7 @@
 """Passwords in URLs and credential variables never survive redaction; ordinary text does."""
 import pytest
 
-from underspec.redaction import redact
+from underspec.base.redaction import redact
 
 
 @pytest.mark.parametrize("text,shown", [

@@ -1,9 +1,9 @@
 """Every MLflow call of the project, in one package: run names, tags, params, metrics and artifact
 paths (`runs`), and the searches a sweep and the analysis make (`queries`). The other layers
 import `underspec.tracking` and nothing from MLflow."""
-from ..redaction import redact
-from .outputs import log_analysis, log_progress, log_text, tag_projects_run
-from .queries import (
+from underspec.base.redaction import redact
+from underspec.tracking.outputs import log_analysis, log_progress, log_text, tag_projects_run
+from underspec.tracking.queries import (
     artifact_path,
     end_worker_runs,
     final_metric,
@@ -13,7 +13,7 @@ from .queries import (
     search_all,
     sweep_runs,
 )
-from .runs import (
+from underspec.tracking.runs import (
     EMBEDDINGS,
     FAILED,
     KILLED,
@@ -44,7 +44,7 @@ from .runs import (
     run_params,
     store_exists,
 )
-from .ui import browse_line, dataset_input, grid_text, link_analysis, train_name, ui_link
+from underspec.tracking.ui import browse_line, dataset_input, grid_text, link_analysis, train_name, ui_link
 
 __all__ = [
     "EMBEDDINGS", "FAILED", "KILLED", "TAG_DUPLICATE", "TAG_ERROR", "TAG_FORMAT", "TAG_HASH", "TAG_ROLE", "TAG_SWEEP",

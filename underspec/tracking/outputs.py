@@ -11,8 +11,8 @@ import numpy as np
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-from . import ui
-from .runs import TAG_ROLE, TAG_SWEEP, Parent, client
+from underspec.tracking import ui
+from underspec.tracking.runs import TAG_ROLE, TAG_SWEEP, Parent, client
 
 
 def log_analysis(parent: Parent, out_dir: Path, rows: list[dict], per_run: dict, n_runs: int, cfg) -> None:

@@ -7,7 +7,17 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from .runs import FAILED, KILLED, TAG_DUPLICATE, TAG_HASH, TAG_ROLE, TAG_SWEEP, TAG_WORKER, end_runs, local_artifact_dir
+from underspec.tracking.runs import (
+    FAILED,
+    KILLED,
+    TAG_DUPLICATE,
+    TAG_HASH,
+    TAG_ROLE,
+    TAG_SWEEP,
+    TAG_WORKER,
+    end_runs,
+    local_artifact_dir,
+)
 
 
 def search_all(client: MlflowClient, experiment_ids: list[str], flt: str, max_results=None) -> list:

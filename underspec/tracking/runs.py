@@ -22,13 +22,13 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME, MLFL
 from requests.exceptions import RequestException
 from sqlalchemy.engine import make_url
 
-from ..artifacts import EMBEDDINGS, FORMAT_VERSION, TRAJECTORY, Staged  # noqa: F401 (re-exported names)
-from ..engine import EngineSettings
-from ..locks import file_lock
-from ..redaction import redact
-from ..settings import RunSpec, config_hash, run_name, run_params
-from . import ui
-from .resilient import Resilient
+from underspec.base.locks import file_lock
+from underspec.base.redaction import redact
+from underspec.spec.settings import RunSpec, config_hash, run_name, run_params
+from underspec.tracking import ui
+from underspec.tracking.resilient import Resilient
+from underspec.training.artifacts import EMBEDDINGS, FORMAT_VERSION, TRAJECTORY, Staged  # noqa: F401 (re-exported names)
+from underspec.training.engine import EngineSettings
 
 # MLflow prints a "View run <name> at: <tracking URI>" line per ended run: 378 lines for a sweep,
 # one extra get_run request each, and the URI's credentials in plain text. Our own summary line

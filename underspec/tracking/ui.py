@@ -15,9 +15,9 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient, get_tracking_uri
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_RUN_NOTE
 
-from ..data import DATASET, dataset_digest
-from ..redaction import redact
-from ..settings import AXES, LETTERS, as_text
+from underspec.base.redaction import redact
+from underspec.spec.settings import AXES, LETTERS, as_text
+from underspec.training.data import DATASET, dataset_digest
 
 TAG_KIND = "mlflow.experimentKind"
 KIND = "custom_model_development"  # traditional ML, not GenAI

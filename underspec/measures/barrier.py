@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from .alignment import match, pearson_rows
+from underspec.measures.alignment import match, pearson_rows
 
 ALPHAS = np.linspace(0.0, 1.0, 11)
 METHODS = ("identity", "paper", "weight", "activation", "weight+repair")

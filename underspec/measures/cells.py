@@ -9,11 +9,19 @@ import itertools
 
 import numpy as np
 
-from .barrier import METHODS, barrier, pair_barriers, path
-from .metrics import chance_pe, disagreement, linear_cka, live_metrics, near_dead, pair_summary, paper_metrics
-from .nulls import ROTATION_METRICS, noise_values, rotation_values, shuffle_null
-from .settings import RunSpec
-from .targets import TARGETS, SeedData, target_arrays
+from underspec.measures.barrier import METHODS, barrier, pair_barriers, path
+from underspec.measures.metrics import (
+    chance_pe,
+    disagreement,
+    linear_cka,
+    live_metrics,
+    near_dead,
+    pair_summary,
+    paper_metrics,
+)
+from underspec.measures.nulls import ROTATION_METRICS, noise_values, rotation_values, shuffle_null
+from underspec.measures.targets import TARGETS, SeedData, target_arrays
+from underspec.spec.settings import RunSpec
 
 BOTH = {"reference": "reference", "all_pairs": "all_pairs"}  # the two modes of a pair metric
 PAIR_METRICS = ("apc1", "apc2", "pe", "pe_authors", "apc1_live", "apc2_live", "pe_live", "pe_live_chance")

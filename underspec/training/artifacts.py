@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import FORMAT_VERSION
-from .engine import RunResult, RunSpec
-from .locks import pid_alive
+from underspec.base.locks import pid_alive
+from underspec.spec.config import FORMAT_VERSION
+from underspec.training.engine import RunResult, RunSpec
 
 TRAJECTORY = "trajectory.npz"
 EMBEDDINGS = "embeddings.npz"

@@ -14,19 +14,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import tracking
-from .artifacts import replaced_dir
-from .barrier import N_MATCH
-from .cells import cell_rows, epoch_rows
-from .config import AnalyzeConfig, ConfigError
-from .data import DataError, default_data_dir, fold_labels, load_mnist, require_mnist
-from .panels import COLUMNS as PANEL_COLUMNS
-from .panels import panel_rows, panels_fig, panels_md
-from .progress import Progress
-from .report import gif_cells, to_csv, write_outputs
-from .settings import RunSpec, run_name, spec_of_params
-from .sources import source_rows
-from .targets import SeedData
+from underspec import tracking
+from underspec.base.progress import Progress
+from underspec.measures.barrier import N_MATCH
+from underspec.measures.cells import cell_rows, epoch_rows
+from underspec.measures.sources import source_rows
+from underspec.measures.targets import SeedData
+from underspec.reporting.panels import COLUMNS as PANEL_COLUMNS
+from underspec.reporting.panels import panel_rows, panels_fig, panels_md
+from underspec.reporting.report import gif_cells, to_csv, write_outputs
+from underspec.spec.config import AnalyzeConfig, ConfigError
+from underspec.spec.settings import RunSpec, run_name, spec_of_params
+from underspec.training.artifacts import replaced_dir
+from underspec.training.data import DataError, default_data_dir, fold_labels, load_mnist, require_mnist
 
 CSV_COLUMNS = ["lambda", "classes", "target", "metric", "mode", "mean", "std", "ci_low", "ci_high", "n_pairs"]
 NEEDED = {"trajectory.npz": ("W1", "b1", "W2", "b2", "grad_W1", "grad_W2"), "embeddings.npz": ("h",)}

@@ -11,9 +11,9 @@ import itertools
 
 import numpy as np
 
-from .metrics import disagreement, linear_cka
-from .settings import RunSpec
-from .targets import SeedData
+from underspec.measures.metrics import disagreement, linear_cka
+from underspec.measures.targets import SeedData
+from underspec.spec.settings import RunSpec
 
 CLASSES = ("jitter", "order", "init", "init+order")
 PARAM_METRICS = ("pe", "apc1")
@@ -112,7 +112,10 @@ def source_rows(lam: float, C: int, runs: dict[RunSpec, SeedData], n_boot: int) 
     """metrics.csv rows of one cell's decomposition (mode `pairs_<class>`; target params for PE
     and APC-1, function for CKA and disagreement; test-accuracy variance components, mode
     `sources`) and its distance-over-epochs rows (metric `w1_distance`, one per class and epoch)."""
-    from .cells import _row, pair_values  # the pair metrics of the main analysis, computed the same way
+    from underspec.measures.cells import (  # the pair metrics of the main analysis, computed the same way
+        _row,
+        pair_values,
+    )
 
     rows, erows = [], []
     for cls, pairs in classify(runs).items():

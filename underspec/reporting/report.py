@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import figures
-from .barrier import ALPHAS
-from .metrics import NEAR_DEAD_FRACTION
-from .sources_report import sources_fig, sources_md
-from .trends import trend_rows, within_cell_spearman
+from underspec.measures.barrier import ALPHAS
+from underspec.measures.metrics import NEAR_DEAD_FRACTION
+from underspec.measures.trends import trend_rows, within_cell_spearman
+from underspec.reporting import figures
+from underspec.reporting.sources_report import sources_fig, sources_md
 
 TREND_COLUMNS = ["contrast", "statement", "estimate", "ci_low", "ci_high", "verdict", "why"]
 

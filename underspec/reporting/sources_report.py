@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .sources import CLASSES  # noqa: E402
+from underspec.measures.sources import CLASSES  # noqa: E402
 
 SHOWN = (("function", "disagreement", "prediction disagreement"), ("function", "cka", "1 - CKA"),
          ("params", "pe", "PE (aligned units)"), ("params", "apc1", "APC-1"))

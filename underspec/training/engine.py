@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .data import MNISTTensors, fold_labels
-from .model import batch_slices, epoch_orders, init_params, jitter_params
-from .settings import RunSettings, RunSpec
+from underspec.spec.settings import RunSettings, RunSpec
+from underspec.training.data import MNISTTensors, fold_labels
+from underspec.training.model import batch_slices, epoch_orders, init_params, jitter_params
 
 MAX_CLASSES = 10
 SPARSITY_EPS = 1e-3

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .alignment import apc, match, pearson_rows, permutation_equivalence
+from underspec.measures.alignment import apc, match, pearson_rows, permutation_equivalence
 
 # A unit is near-dead when its largest |weight| is below this fraction of the largest |weight| in
 # its layer: L1 subgradient SGD leaves such weights oscillating around 0 at about lambda * lr,

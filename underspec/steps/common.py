@@ -1,31 +1,22 @@
-"""The `train` step: validate, load MNIST, train the cross product fused, log one run per config.
-
-This module owns the step's I/O (progress bar, MLflow through `tracking`); the math is in
-`engine`. Runs are created RUNNING before training and become FINISHED only once every metric
-and artifact is written; an error or interruption ends them FAILED or KILLED.
-"""
+"""What the train and sweep steps share: the engine settings of a step config, the progress
+line, the probe-size check, and training a batch of specs under a parent run, finishing each run
+as its group ends."""
 from __future__ import annotations
 
 import shutil
-import sys
 from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
 
-import torch
-
-from . import interrupts, tracking
-from .artifacts import staging_root
-from .config import ConfigError, TrainConfig
-from .data import MNISTTensors, default_data_dir, load_mnist
-from .engine import EngineSettings, RunSpec, resolve_device
-from .parallel import iter_train
-from .progress import Progress
-from .settings import shared_of
-
-
-def data_root(cfg_dir: str) -> Path:
-    return Path(cfg_dir) if cfg_dir else default_data_dir()
+from underspec import tracking
+from underspec.base import interrupts
+from underspec.base.progress import Progress
+from underspec.spec.config import ConfigError
+from underspec.spec.settings import shared_of
+from underspec.training.artifacts import staging_root
+from underspec.training.data import MNISTTensors
+from underspec.training.engine import EngineSettings, RunSpec, resolve_device
+from underspec.training.parallel import iter_train
 
 
 def settings_of(cfg) -> EngineSettings:
@@ -84,20 +75,3 @@ def check_probe(cfg, data: MNISTTensors) -> None:
     """probe_size against the test set actually loaded: refused before anything is created."""
     if cfg.probe_size > len(data.test_y):
         raise ConfigError("probe_size", cfg.probe_size, f"the test set has only {len(data.test_y)} images")
-
-
-def run_train(cfg: TrainConfig) -> dict[RunSpec, str]:
-    """Train cfg's cross product; returns the MLflow run id of each configuration."""
-    if cfg.device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device", cfg.device, "CUDA is not available on this machine")
-    root = data_root(cfg.data_dir)
-    data = load_mnist(root)  # fails before anything is created when the data is missing
-    check_probe(cfg, data)
-    specs = cfg.points()
-    s = settings_of(cfg)
-    note = f"Training batch: {tracking.grid_text(cfg)}. Each run is nested below this one."
-    with interrupts.deferred(), tracking.parent_run("batch", cfg.sweep, tracking.train_name(cfg), note=note) as parent:
-        run_ids = train_specs(parent, specs, root, data, s, cfg.workers, cfg.sweep)
-    print(f"trained {len(run_ids)} runs under parent {parent.run_id} (experiment {parent.experiment_id}). "
-          f"{tracking.browse_line(parent.experiment_id, parent.run_id)}", file=sys.stderr)
-    return run_ids

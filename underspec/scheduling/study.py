@@ -23,10 +23,10 @@ from optuna.samplers import GridSampler
 from optuna.trial import TrialState
 from sqlalchemy import text
 
-from .config import ConfigError
-from .locks import file_lock, pid_alive
-from .optuna_private import grid_values, stored_state, trial_id
-from .settings import RunSpec, search_space, trial_params, trial_spec
+from underspec.base.locks import file_lock, pid_alive
+from underspec.scheduling.optuna_shim import grid_values, stored_state, trial_id
+from underspec.spec.config import ConfigError
+from underspec.spec.settings import RunSpec, search_space, trial_params, trial_spec
 
 GRID_ATTR = "underspec.grid"
 WORKER_ATTR = "underspec.worker"

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from .settings import RunSpec
+from underspec.spec.settings import RunSpec
 
 N_INPUT = 784
 GAIN = math.sqrt(2.0)

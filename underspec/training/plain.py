@@ -7,9 +7,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .data import MNISTTensors, fold_labels
-from .model import MLP, batch_slices, build_mlp, epoch_orders, jitter_params
-from .settings import RunSpec
+from underspec.spec.settings import RunSpec
+from underspec.training.data import MNISTTensors, fold_labels
+from underspec.training.model import MLP, batch_slices, build_mlp, epoch_orders, jitter_params
 
 
 def train_plain(spec: RunSpec, data: MNISTTensors, epochs: int = 1, max_steps: int | None = None) -> MLP:

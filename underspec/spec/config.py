@@ -1,7 +1,7 @@
 """Typed, frozen configuration of each step, built from CLI strings by the parsers of `parsing`.
 
 A run's own settings are defined in `settings`; the step configs here add how a step runs.
-`MLproject` is generated from these classes (`python -m underspec.mlproject`; a test checks that
+`MLproject` is generated from these classes (`python -m underspec.spec.mlproject`; a test checks that
 it is current). Every check raises ConfigError naming the parameter and the value; entry points
 turn it into one line and exit 2.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields
 
-from .parsing import (  # noqa: F401 (re-exported: the configs' parsers and errors)
+from underspec.spec.parsing import (  # noqa: F401 (re-exported: the configs' parsers and errors)
     DEVICES,
     SEED_MAX,
     ConfigError,
@@ -30,7 +30,7 @@ from .parsing import (  # noqa: F401 (re-exported: the configs' parsers and erro
     parse_seeds,
     parse_storage,
 )
-from .settings import AXES, FORMAT_VERSION, RunSettings, RunSpec, grid_doc, grid_points  # noqa: F401
+from underspec.spec.settings import AXES, FORMAT_VERSION, RunSettings, RunSpec, grid_doc, grid_points  # noqa: F401
 
 PAPER_SEEDS = (0, 42, 1337, 3213, 9999, 5783, 1023)
 PAPER_LAMBDAS = (0.0, 0.001, 0.0025, 0.005, 0.01, 0.05)

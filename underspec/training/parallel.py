@@ -12,21 +12,27 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
-from .artifacts import Staged, stage
-from .data import MNISTTensors, load_mnist
-from .engine import EngineSettings, RunResult, RunSpec, groups, train_group
+from underspec.base.stdlib_shim import pool_processes
+from underspec.training.artifacts import Staged, stage
+from underspec.training.data import MNISTTensors, load_mnist
+from underspec.training.engine import EngineSettings, RunResult, RunSpec, groups, train_group
+
+# Modules the forkserver imports once, so that its workers fork with them loaded. The server
+# skips a name that fails to import without a word (then each worker pays seconds for it):
+# tests/test_engine.py imports every one of them.
+PRELOAD = ("__main__", "underspec.training.engine", "underspec.training.data", "torchvision.datasets")
 
 
 def plan_chunks(specs: Sequence[RunSpec], workers: int) -> list[list[RunSpec]]:
     """Group specs by engine.group_key (they share minibatches), splitting groups so every worker
     has work."""
-    by_seed = groups(specs)
+    by_group = groups(specs)
     # Enough chunks to keep every worker busy to the end: at least one per worker, and a
-    # multiple of the worker count when seeds alone would leave a worker idle in the last round.
-    n = max(1, len(by_seed))
+    # multiple of the worker count when the groups alone would leave a worker idle in the last round.
+    n = max(1, len(by_group))
     parts = math.ceil(workers / n) if n < workers else (1 if n % workers == 0 else workers)
     chunks = []
-    for group in by_seed.values():
+    for group in by_group.values():
         k = min(parts, len(group))
         size = math.ceil(len(group) / k)
         chunks += [group[i : i + size] for i in range(0, len(group), size)]
@@ -60,7 +66,7 @@ def iter_train(specs: Sequence[RunSpec], data_dir: Path, data: MNISTTensors, s: 
     # forkserver: workers fork from a clean server that has already imported torch (no OpenMP
     # pool inherited from this process, no per-worker import cost).
     ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["__main__", "underspec.engine", "underspec.data", "torchvision.datasets"])
+    ctx.set_forkserver_preload(list(PRELOAD))
     with ctx.Manager() as manager:
         queue = manager.Queue()
         drain = threading.Thread(target=_drain, args=(queue, tick), daemon=True)
@@ -77,7 +83,7 @@ def iter_train(specs: Sequence[RunSpec], data_dir: Path, data: MNISTTensors, s: 
             finished = True
         finally:
             if not finished:  # stopped early: do not wait for the chunks still training
-                for proc in list(getattr(pool, "_processes", {}).values()):
+                for proc in pool_processes(pool):
                     proc.terminate()
             pool.shutdown(wait=True, cancel_futures=True)
             queue.put(None)

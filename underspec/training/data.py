@@ -58,6 +58,11 @@ def default_data_dir() -> Path:
     return Path(os.environ.get(DATA_ENV) or "data")
 
 
+def data_root(cfg_dir: str) -> Path:
+    """A step's data folder: its data_dir setting, else $UNDERSPEC_DATA_DIR, else ./data."""
+    return Path(cfg_dir) if cfg_dir else default_data_dir()
+
+
 def raw_dir(root: Path | str) -> Path:
     return Path(root) / "MNIST" / "raw"
 

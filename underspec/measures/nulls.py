@@ -13,8 +13,8 @@ import itertools
 
 import numpy as np
 
-from .metrics import near_dead, paper_metrics
-from .targets import SeedData, target_arrays
+from underspec.measures.metrics import near_dead, paper_metrics
+from underspec.measures.targets import SeedData, target_arrays
 
 
 def shuffle_null(W1: np.ndarray, W2: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray]:

@@ -14,14 +14,16 @@ import sys
 import time
 from dataclasses import dataclass
 
-from . import interrupts, settings, tracking
-from . import study as st
-from .artifacts import remove_stale_staging
-from .config import SweepConfig
-from .data import load_mnist
-from .settings import RunSpec
-from .train import check_probe, data_root, settings_of, train_specs
-from .train import progress as train_progress
+from underspec import tracking
+from underspec.base import interrupts
+from underspec.scheduling import study as st
+from underspec.spec import settings
+from underspec.spec.config import SweepConfig
+from underspec.spec.settings import RunSpec
+from underspec.steps.common import check_probe, settings_of, train_specs
+from underspec.steps.common import progress as train_progress
+from underspec.training.artifacts import remove_stale_staging
+from underspec.training.data import data_root, load_mnist
 
 
 @dataclass
@@ -161,7 +163,7 @@ def run_sweep(cfg: SweepConfig) -> int:
 
 
 def analyze_now(cfg: SweepConfig, sweep_run_id: str) -> None:
-    from .analysis import run_analysis_for_sweep  # imported late: matplotlib is not needed to train
+    from underspec.steps.analyze import run_analysis_for_sweep  # imported late: matplotlib is not needed to train
 
     run_analysis_for_sweep(cfg.name, sweep_run_id, cfg.data_dir)
 
