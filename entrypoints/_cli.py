@@ -6,7 +6,8 @@ import sys
 
 from underspec import tracking
 from underspec.base import interrupts
-from underspec.spec.config import ConfigError, field_defaults, join
+from underspec.spec.config import ConfigError, field_defaults
+from underspec.spec.settings import as_text
 from underspec.training.data import DataError
 
 EXIT_BAD_INPUT = 2
@@ -18,7 +19,7 @@ def add_fields(parser: argparse.ArgumentParser, cls, helps: dict[str, str]) -> N
     """One --option per config field, default shown as MLproject spells it; values stay strings
     so that validation (and its one-line messages) happens in one place, the config class."""
     for name, default in field_defaults(cls).items():
-        shown = join(default) if isinstance(default, tuple) else default
+        shown = as_text(default) if isinstance(default, tuple) else default
         parser.add_argument(f"--{name}", default=None, metavar=name.upper(),
                             help=f"{helps.get(name, '')} (default: {shown!r})")
 

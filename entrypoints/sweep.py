@@ -28,8 +28,8 @@ HELP = {
 def parser() -> argparse.ArgumentParser:
     return make_parser(
         "underspec-sweep",
-        "Run or resume a sweep over seeds x lambdas x classes (default: the paper's "
-        "7 x 6 x 9 grid, 50 epochs). Re-running the same command trains only what is missing; "
+        "Run or resume a sweep over the grid axes, as train takes them (default: the paper's "
+        "7 seeds x 6 lambdas x 9 classes, 50 epochs). Re-running the same command trains only what is missing; "
         "several workers may share one storage.",
         SweepConfig, HELP)
 

@@ -1,4 +1,5 @@
-"""`mlflow run . -e train`: train seeds x lambdas x classes of the paper's MLP, one MLflow run each."""
+"""`mlflow run . -e train`: train a grid (seeds x lambdas x classes, and the other axes) of the
+paper's MLP, one MLflow run per grid point."""
 from __future__ import annotations
 
 import argparse
@@ -34,9 +35,9 @@ HELP = {
 def parser() -> argparse.ArgumentParser:
     return make_parser(
         "underspec-train",
-        "Train the cross product seeds x lambdas x classes (x jitters, widths, learning rates, batch "
-        "sizes) of the 784-H-C MLP on MNIST, fused per minibatch stream (order seed, batch size, "
-        "width); each configuration becomes a nested MLflow run with per-epoch metrics and "
+        "Train the cross product seeds (or init_seeds x order_seeds) x lambdas x classes (x jitters, "
+        "widths, learning rates, batch sizes) of the 784-H-C MLP on MNIST, fused per minibatch stream "
+        "(order seed, batch size, width); each configuration becomes a nested MLflow run with per-epoch metrics and "
         "trajectory.npz / embeddings.npz artifacts.",
         TrainConfig, HELP)
 

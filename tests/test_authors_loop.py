@@ -34,7 +34,7 @@ def authors_w1(mnist, spec: RunSpec, epochs: int, lr: float = 0.01) -> list[np.n
 def _authors_loop(mnist, spec: RunSpec, epochs: int, lr: float) -> list[np.ndarray]:
     model = build_mlp(spec.seed, spec.classes)
     opt = torch.optim.SGD(model.parameters(), lr=lr)
-    g = torch.Generator().manual_seed(spec.order)  # the minibatch order's seed (spec.seed unless given)
+    g = torch.Generator().manual_seed(spec.order_seed)  # the minibatch order's seed (spec.seed unless given)
     train = DataLoader(TensorDataset(mnist.train_x, fold_labels(mnist.train_y, spec.classes)), batch_size=64,
                        shuffle=True, generator=g)
     val = DataLoader(TensorDataset(mnist.test_x, fold_labels(mnist.test_y, spec.classes)), batch_size=64,

@@ -13,8 +13,8 @@ from underspec.spec.config import (
     SweepConfig,
     TrainConfig,
     field_defaults,
-    join,
 )
+from underspec.spec.settings import as_text
 
 from conftest import REPO
 
@@ -90,8 +90,7 @@ def test_mlproject_mirrors_the_config_and_passes_every_parameter(entry):
     spec = yaml.safe_load((REPO / "MLproject").read_text())["entry_points"][entry]
     defaults = field_defaults(STEPS[entry])
     declared = {k: str(v["default"]) for k, v in spec["parameters"].items()}
-    want = {k: "" if k in EMPTY_IS_DEFAULT else join(v) if isinstance(v, tuple) else
-            (repr(v) if isinstance(v, float) else str(v)) for k, v in defaults.items()}
+    want = {k: "" if k in EMPTY_IS_DEFAULT else as_text(v) for k, v in defaults.items()}
     assert declared == want
     for name in declared:
         assert f"--{name}={{{name}}}" in spec["command"]
@@ -105,6 +104,12 @@ def test_mlproject_is_the_generated_one():
     res = subprocess.run([sys.executable, "-m", "underspec.spec.mlproject", "--check"], cwd=REPO,
                          capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
+
+
+def test_one_text_spelling_of_values():
+    """as_text is the one spelling of a value as text (params, run names, MLproject, messages)."""
+    assert [as_text(v) for v in (0.001, 1e-05, 0.0, 3, "auto", True)] == ["0.001", "1e-05", "0.0", "3", "auto", "True"]
+    assert as_text((0, 42)) == "0,42" and as_text((0.0, 0.0025)) == "0.0,0.0025" and as_text(()) == ""
 
 
 def test_settings_are_defined_once():
@@ -125,7 +130,7 @@ def test_the_seed_axes_take_seeds_or_the_two_lists():
     assert SweepConfig.from_strings(seeds="").seeds == SweepConfig().seeds
     cfg = SweepConfig.from_strings(seeds="", init_seeds="0,1", order_seeds="2,3,4", jitters="0,1")
     assert cfg.seeds == () and len(cfg.points()) == 2 * 3 * 2 * 6 * 9
-    assert {(p.seed, p.order) for p in cfg.points()} == {(i, o) for i in (0, 1) for o in (2, 3, 4)}
+    assert {(p.seed, p.order_seed) for p in cfg.points()} == {(i, o) for i in (0, 1) for o in (2, 3, 4)}
     for raw, param in (({"seeds": "0", "init_seeds": "0", "order_seeds": "1"}, "seeds"),
                        ({"init_seeds": "0,1"}, "init_seeds"), ({"order_seeds": "1"}, "order_seeds")):
         with pytest.raises(ConfigError, match=f"invalid {param}="):

@@ -5,11 +5,11 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from underspec.training.model import batch_slices, build_mlp, epoch_orders, init_params
+from underspec.training.model import batch_slices, build_mlp, epoch_permutations, init_params
 
 
 def recipe(seed: int, classes: int, hidden: int = 16):
-    """PROTOCOL.md's initialisation, written out step by step."""
+    """The paper's initialisation (the authors' recipe), written out step by step."""
     torch.manual_seed(seed)
     fc1, fc2 = nn.Linear(784, hidden), nn.Linear(hidden, classes)
     nn.init.xavier_uniform_(fc1.weight, gain=math.sqrt(2))
@@ -45,9 +45,9 @@ def test_batch_order_is_the_authors_two_loaders_epoch_after_epoch():
     n, bs = 1000, 64
     for seed in (0, 42):
         train, val = authors_loaders(seed, n, bs)
-        orders = epoch_orders(seed, n)
+        perms = epoch_permutations(seed, n)
         for _ in range(4):
-            perm = next(orders)
+            perm = next(perms)
             ours = [perm[sl] for sl in batch_slices(n, bs)]
             theirs = list(train)  # the training pass, then the validation pass
             assert [len(b) for b in list(val)][-1] == 300 % bs
@@ -59,14 +59,14 @@ def test_a_training_loader_alone_parts_from_the_authors_order_at_epoch_2():
     """Why the validation loader matters: its iterator draws from the shared generator."""
     n, bs = 1000, 64
     alone = DataLoader(range(n), batch_size=bs, shuffle=True, generator=torch.Generator().manual_seed(0))
-    orders = epoch_orders(0, n)
+    perms = epoch_permutations(0, n)
     first, second = torch.cat(list(alone)), torch.cat(list(alone))
-    assert torch.equal(first, next(orders))
-    assert not torch.equal(second, next(orders))
+    assert torch.equal(first, next(perms))
+    assert not torch.equal(second, next(perms))
 
 
 def test_batch_order_depends_on_seed_only():
-    a, b = next(epoch_orders(0, 500)), next(epoch_orders(1, 500))
+    a, b = next(epoch_permutations(0, 500)), next(epoch_permutations(1, 500))
     assert not torch.equal(a, b)
     assert torch.equal(torch.sort(a).values, torch.arange(500))
 

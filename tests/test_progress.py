@@ -1,7 +1,7 @@
 """Progress on a terminal (a bar with points) and in a log (a line every 10 points or 60 s)."""
 import io
 
-from underspec.base.progress import Progress
+from underspec.base.progress import Output, Progress, Tally
 
 
 class Clock:
@@ -18,7 +18,8 @@ def lines(buf: io.StringIO) -> list[str]:
 
 def test_without_a_tty_a_line_every_ten_points_with_the_facts():
     buf, clock = io.StringIO(), Clock()
-    with Progress("sweep demo", 27 * 5, "model-epoch", 27, stream=buf, tty=False, clock=clock) as p:
+    out = Output(buf, tty=False, clock=clock)
+    with Progress("sweep demo", Tally(27 * 5, "model-epoch"), Tally(27, "points"), out) as p:
         for i in range(27):
             clock.t += 2.0
             p.update(5, points=1)
@@ -33,7 +34,7 @@ def test_without_a_tty_a_line_every_ten_points_with_the_facts():
 
 def test_without_a_tty_a_line_after_sixty_seconds_without_ten_points():
     buf, clock = io.StringIO(), Clock()
-    p = Progress("train", 100, "model-epoch", 2, "runs", stream=buf, tty=False, clock=clock)
+    p = Progress("train", Tally(100, "model-epoch"), Tally(2, "runs"), Output(buf, tty=False, clock=clock))
     clock.t += 59.0
     p.update(1)
     assert lines(buf) == []
@@ -46,7 +47,7 @@ def test_without_a_tty_a_line_after_sixty_seconds_without_ten_points():
 
 def test_points_found_done_elsewhere_leave_the_rate_alone():
     buf, clock = io.StringIO(), Clock()
-    p = Progress("sweep s", 40, "model-epoch", 4, stream=buf, tty=False, clock=clock, points_done=1)
+    p = Progress("sweep s", Tally(40, "model-epoch"), Tally(4, "points", done=1), Output(buf, tty=False, clock=clock))
     p.skip(10, points=1)  # a point already in the store: 10 model-epochs off the total
     clock.t += 10.0
     p.update(10, points=1)
@@ -55,8 +56,21 @@ def test_points_found_done_elsewhere_leave_the_rate_alone():
 
 def test_on_a_tty_a_bar_with_points_done_and_total():
     buf = io.StringIO()
-    with Progress("sweep demo", 10, "model-epoch", 2, stream=buf, tty=True) as p:
+    with Progress("sweep demo", Tally(10, "model-epoch"), Tally(2, "points"), Output(buf, tty=True)) as p:
         p.update(5, points=1)
         p.update(5, points=1)
     out = buf.getvalue()
     assert "\r" in out and "10/10" in out and "2/2 points" in out and "model-epoch" in out
+
+
+def test_units_start_at_zero_and_points_are_optional():
+    buf, clock = io.StringIO(), Clock()
+    p = Progress("fetch", Tally(4, "file"), out=Output(buf, tty=False, clock=clock))
+    p.update(4)
+    assert p.line() == "fetch: 4/4 files, elapsed 00:00, ETA 00:00"
+    try:
+        Progress("x", Tally(4, "file", done=1), out=Output(buf, tty=False))
+    except ValueError as exc:
+        assert "units.done=1" in str(exc)
+    else:
+        raise AssertionError("units.done accepted")

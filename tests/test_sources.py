@@ -29,7 +29,7 @@ def test_every_pair_of_a_full_grid_is_classed_once():
 def slow_bootstrap(values, n_boot, rng_seed=0):
     """The same draws as seed_bootstrap, written as explicit multisets of seeds."""
     runs = sorted({r for p in values for r in p})
-    inits, orders = sorted({r.seed for r in runs}), sorted({r.order for r in runs})
+    inits, orders = sorted({r.seed for r in runs}), sorted({r.order_seed for r in runs})
     rng = np.random.default_rng(rng_seed)
     ci = rng.multinomial(len(inits), [1 / len(inits)] * len(inits), size=n_boot)
     co = rng.multinomial(len(orders), [1 / len(orders)] * len(orders), size=n_boot)
@@ -37,8 +37,8 @@ def slow_bootstrap(values, n_boot, rng_seed=0):
     for b in range(n_boot):
         num = den = 0.0
         for (a, c), v in values.items():  # each copy of a's seeds x each copy of c's seeds
-            w = ci[b, inits.index(a.seed)] * co[b, orders.index(a.order)] * \
-                ci[b, inits.index(c.seed)] * co[b, orders.index(c.order)]
+            w = ci[b, inits.index(a.seed)] * co[b, orders.index(a.order_seed)] * \
+                ci[b, inits.index(c.seed)] * co[b, orders.index(c.order_seed)]
             num, den = num + w * v, den + w
         if den:
             out.append(num / den)
@@ -59,7 +59,7 @@ def test_variance_components_recover_planted_effects():
     rng = np.random.default_rng(0)
     init_fx, order_fx = rng.normal(0, 0.02, 30), rng.normal(0, 0.005, 30)
     acc = {R(i, o): 0.9 + init_fx[i] + order_fx[o] for i in range(30) for o in range(30)}
-    acc.update({R(k.seed, k.order, 1): v + 0.001 for k, v in list(acc.items())})  # each run, nudged
+    acc.update({R(k.seed, k.order_seed, 1): v + 0.001 for k, v in list(acc.items())})  # each run, nudged
     comps = acc_components(acc)
     assert comps["var_init"] == pytest.approx(np.var(init_fx, ddof=1), rel=1e-9)
     assert comps["var_order"] == pytest.approx(np.var(order_fx, ddof=1), rel=1e-9)

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TextIO
 
 from tqdm import tqdm
 
@@ -19,24 +22,48 @@ def _clock(seconds: float) -> str:
     return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60:02d}:{rest % 60:02d}"
 
 
-class Progress:
-    """Counts `units` (what the work is measured in) and `points` (what the user asked for: runs,
-    grid points, cells); `tty=None` asks the stream."""
+@dataclass(frozen=True)
+class Tally:
+    """A count of work: `total` of it, measured in `name`s, `done` of them already."""
 
-    def __init__(self, desc: str, units: int, unit: str, points: int = 0, point: str = "points",
-                 stream=None, tty: bool | None = None, every: int = 10, interval_s: float = 60.0, clock=time.monotonic,
-                 points_done: int = 0):
-        self.desc, self.units, self.unit, self.points, self.point = desc, units, unit, points, point
-        self.stream = stream or sys.stderr
-        self.tty = self.stream.isatty() if tty is None else tty
-        self.every, self.interval_s, self.clock = every, interval_s, clock
-        self.units_done, self.points_done = 0, points_done
-        self.start = self.last_time = clock()
-        self.last_points = points_done
+    total: int
+    name: str
+    done: int = 0
+
+
+@dataclass(frozen=True)
+class Output:
+    """Where progress goes (`stream`, default stderr; `tty=None` asks the stream) and, without a
+    TTY, how often a line is printed: every `every` points or `interval_s` seconds of `clock`."""
+
+    stream: TextIO | None = None
+    tty: bool | None = None
+    every: int = 10
+    interval_s: float = 60.0
+    clock: Callable[[], float] = time.monotonic
+
+
+class Progress:
+    """Counts `units` (what the work is measured in: model-epochs, pairs) and `points` (what the
+    user asked for: runs, grid points, cells; none when not given). Points may start done;
+    units start at 0 (work done before is left out of units.total: it would skew the rate)."""
+
+    def __init__(self, desc: str, units: Tally, points: Tally | None = None, out: Output = Output()):
+        if units.done:
+            raise ValueError(f"units start at 0, got units.done={units.done}: leave them out of the total")
+        points = points or Tally(0, "points")
+        self.desc, self.units, self.unit = desc, units.total, units.name
+        self.points, self.point = points.total, points.name
+        self.stream = out.stream or sys.stderr
+        self.tty = self.stream.isatty() if out.tty is None else out.tty
+        self.every, self.interval_s, self.clock = out.every, out.interval_s, out.clock
+        self.units_done, self.points_done = 0, points.done
+        self.start = self.last_time = self.clock()
+        self.last_points = points.done
         self.said: tuple[int, int] | None = None  # (points, units) at the last line printed
-        self.bar = tqdm(total=units, desc=desc, unit=unit, file=self.stream, dynamic_ncols=True,
+        self.bar = tqdm(total=self.units, desc=desc, unit=self.unit, file=self.stream, dynamic_ncols=True,
                         smoothing=0.1) if self.tty else None
-        if self.bar is not None and points:
+        if self.bar is not None and self.points:
             self.bar.set_postfix_str(self._points_text(), refresh=False)
 
     def _points_text(self) -> str:

@@ -23,7 +23,7 @@ def pair_class(a: RunSpec, b: RunSpec) -> str | None:
     """What differs between two runs of one cell: `jitter` only when the jitter is the sole
     difference; the other classes compare jitter-0 runs. None: no class (same run, or a jittered
     run against another seed)."""
-    same_init, same_order = a.seed == b.seed, a.order == b.order
+    same_init, same_order = a.seed == b.seed, a.order_seed == b.order_seed
     if same_init and same_order:
         return "jitter" if a.jitter != b.jitter else None
     if a.jitter or b.jitter:
@@ -50,11 +50,11 @@ def seed_bootstrap(values: dict[tuple[RunSpec, RunSpec], float], n_boot: int = 1
         return (float("nan"),) * 4 + (0,)
     v = np.array([x for _, x in items])
     runs = sorted({r for (a, b), _ in items for r in (a, b)})
-    inits, orders = sorted({r.seed for r in runs}), sorted({r.order for r in runs})
+    inits, orders = sorted({r.seed for r in runs}), sorted({r.order_seed for r in runs})
     rng = np.random.default_rng(rng_seed)
     ci = rng.multinomial(len(inits), [1 / len(inits)] * len(inits), size=n_boot)  # (n_boot, I)
     co = rng.multinomial(len(orders), [1 / len(orders)] * len(orders), size=n_boot)  # (n_boot, O)
-    w = {r: ci[:, inits.index(r.seed)] * co[:, orders.index(r.order)] for r in runs}  # (n_boot,) each
+    w = {r: ci[:, inits.index(r.seed)] * co[:, orders.index(r.order_seed)] for r in runs}  # (n_boot,) each
     W = np.stack([w[a] * w[b] for (a, b), _ in items], 1).astype(float)  # (n_boot, pairs)
     tot = W.sum(1)
     boots = (W @ v)[tot > 0] / tot[tot > 0]
@@ -78,7 +78,7 @@ def acc_components(acc: dict[RunSpec, float]) -> dict[str, float]:
     """Variance components of test accuracy (method of moments, one run per init x order): init,
     order, interaction (with one run per cell, confounded with rounding noise), and jitter
     (half the mean squared difference of runs that differ in the jitter alone)."""
-    base = {(r.seed, r.order): v for r, v in acc.items() if r.jitter == 0}
+    base = {(r.seed, r.order_seed): v for r, v in acc.items() if r.jitter == 0}
     inits, orders = sorted({i for i, _ in base}), sorted({o for _, o in base})
     out = {}
     if len(inits) > 1 and len(orders) > 1 and len(base) == len(inits) * len(orders):
@@ -90,8 +90,8 @@ def acc_components(acc: dict[RunSpec, float]) -> dict[str, float]:
         out["var_init"] = float((n_o * (r ** 2).sum() / (n_i - 1) - ms_res) / n_o)
         out["var_order"] = float((n_i * (c ** 2).sum() / (n_o - 1) - ms_res) / n_i)
         out["var_interaction"] = float(ms_res)
-    diffs = [(v - base[(r.seed, r.order)]) ** 2 / 2 for r, v in acc.items()
-             if r.jitter and (r.seed, r.order) in base]
+    diffs = [(v - base[(r.seed, r.order_seed)]) ** 2 / 2 for r, v in acc.items()
+             if r.jitter and (r.seed, r.order_seed) in base]
     if diffs:
         out["var_jitter"] = float(np.mean(diffs))
     return out

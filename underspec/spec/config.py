@@ -16,7 +16,6 @@ from underspec.spec.parsing import (  # noqa: F401 (re-exported: the configs' pa
     ConfigError,
     float_list,
     int_list,
-    join,
     parse_bool,
     parse_cells,
     parse_classes,
@@ -30,7 +29,15 @@ from underspec.spec.parsing import (  # noqa: F401 (re-exported: the configs' pa
     parse_seeds,
     parse_storage,
 )
-from underspec.spec.settings import AXES, FORMAT_VERSION, RunSettings, RunSpec, grid_doc, grid_points  # noqa: F401
+from underspec.spec.settings import (  # noqa: F401 (FORMAT_VERSION re-exported)
+    AXES,
+    FORMAT_VERSION,
+    RunSettings,
+    RunSpec,
+    as_text,
+    grid_doc,
+    grid_points,
+)
 
 PAPER_SEEDS = (0, 42, 1337, 3213, 9999, 5783, 1023)
 PAPER_LAMBDAS = (0.0, 0.001, 0.0025, 0.005, 0.01, 0.05)
@@ -59,7 +66,7 @@ class GridConfig(RunSettings):
     def __post_init__(self):
         if bool(self.init_seeds) != bool(self.order_seeds):
             given = "init_seeds" if self.init_seeds else "order_seeds"
-            raise ConfigError(given, join(getattr(self, given)), "give init_seeds and order_seeds together")
+            raise ConfigError(given, as_text(getattr(self, given)), "give init_seeds and order_seeds together")
 
     def axes(self) -> dict[str, tuple]:
         """The grid's lists; `seeds` only when the two seed lists are not given."""
@@ -114,7 +121,8 @@ def _seeds_given(raw: dict, values: dict) -> dict:
 
 @dataclass(frozen=True)
 class TrainConfig(GridConfig):
-    """`train`: the cross product seeds x lambdas x classes, trained fused, one MLflow run each."""
+    """`train`: the cross product of the grid axes (seeds, or init_seeds x order_seeds; x jitters
+    x lambdas x classes x hidden x lr x batch_size), trained fused, one MLflow run each."""
 
     sweep: str = ""
 

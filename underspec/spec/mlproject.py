@@ -18,8 +18,8 @@ from underspec.spec.config import (
     SweepConfig,
     TrainConfig,
     field_defaults,
-    join,
 )
+from underspec.spec.settings import as_text
 
 STEPS = {"fetch_data": FetchConfig, "train": TrainConfig, "sweep": SweepConfig, "analyze": AnalyzeConfig}
 PATH = Path(__file__).resolve().parents[2] / "MLproject"
@@ -38,17 +38,10 @@ entry_points:
 """
 
 
-def spelled(value) -> str:
-    """A default as MLproject spells it: tuples as comma lists, floats with repr."""
-    if isinstance(value, tuple):
-        return join(value)
-    return repr(value) if isinstance(value, float) else str(value)
-
-
 def entry(name: str, cls) -> str:
     params = field_defaults(cls)
     lines = [f"  {name}:", "    parameters:"]
-    lines += [f'      {k}: {{type: string, default: "{"" if k in EMPTY_IS_DEFAULT else spelled(v)}"}}'
+    lines += [f'      {k}: {{type: string, default: "{"" if k in EMPTY_IS_DEFAULT else as_text(v)}"}}'
               for k, v in params.items()]
     command = f"python entrypoints/{name}.py " + " ".join(f"--{k}={{{k}}}" for k in params)
     lines.append("    command: >-")

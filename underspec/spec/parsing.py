@@ -91,11 +91,6 @@ def parse_bool(param: str, text) -> bool:
     raise ConfigError(param, text, "expected true or false")
 
 
-def join(values) -> str:
-    """The MLproject spelling of a tuple default: '0,42' (floats with repr)."""
-    return ",".join(repr(v) if isinstance(v, float) else str(v) for v in values)
-
-
 def parse_data_dir(text) -> str:
     """'' means $UNDERSPEC_DATA_DIR, else ./data (resolved when the data is loaded)."""
     text = str(text)

@@ -45,15 +45,6 @@ class RunSpec:
             object.__setattr__(self, "order_seed", self.seed)
 
     @property
-    def init_seed(self) -> int:
-        return self.seed
-
-    @property
-    def order(self) -> int:
-        """The seed of the minibatch order."""
-        return self.order_seed
-
-    @property
     def one_seed(self) -> bool:
         """The paper's case: one seed for the init and the order."""
         return self.order_seed == self.seed
@@ -106,7 +97,10 @@ def shared_of(obj) -> RunSettings:
 
 
 def as_text(value) -> str:
-    """A value as params, names and grids spell it: floats as repr."""
+    """A value as params, run names, MLproject defaults and messages spell it: floats as repr,
+    tuples as comma lists of their items so spelled ('0,0.001'), anything else as str."""
+    if isinstance(value, tuple):
+        return ",".join(as_text(v) for v in value)
     return repr(value) if isinstance(value, float) else str(value)
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from underspec import tracking
-from underspec.base.progress import Progress
+from underspec.base.progress import Progress, Tally
 from underspec.measures.barrier import N_MATCH
 from underspec.measures.cells import cell_rows, epoch_rows
 from underspec.measures.sources import source_rows
@@ -122,7 +122,8 @@ def analyse(client, by_cell: dict, images, cfg: AnalyzeConfig, sources: bool = F
     out.loaded.n_cells = len(by_cell)
     n_pairs = {cell: len(s) * (len(s) - 1) // 2 for cell, s in by_cell.items()}  # an upper bound
     with ThreadPoolExecutor(8) as pool, \
-            Progress(f"analysis {cfg.sweep}{label}", sum(n_pairs.values()), "pair", len(by_cell), "cells") as bar:
+            Progress(f"analysis {cfg.sweep}{label}", Tally(sum(n_pairs.values()), "pair"),
+                     Tally(len(by_cell), "cells")) as bar:
         for cell, spec_runs in sorted(by_cell.items()):
             before = bar.units_done
             _analyse_cell(client, pool, cell, spec_runs, images, cfg, cell in keep, out, bar.update, sources)

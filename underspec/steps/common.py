@@ -10,7 +10,7 @@ from pathlib import Path
 
 from underspec import tracking
 from underspec.base import interrupts
-from underspec.base.progress import Progress
+from underspec.base.progress import Progress, Tally
 from underspec.spec.config import ConfigError
 from underspec.spec.settings import shared_of
 from underspec.training.artifacts import staging_root
@@ -28,8 +28,8 @@ def settings_of(cfg) -> EngineSettings:
 def progress(runs: int, epochs: int, desc: str = "train", total_points: int = 0, done: int = 0) -> Progress:
     """Model-epochs with ETA, and runs (or a sweep's grid points) done / total: a bar on a
     terminal, a line every 10 runs or 60 s in a log."""
-    return Progress(desc, runs * epochs, "model-epoch", total_points or runs, "runs" if not total_points else "points",
-                    points_done=done)
+    return Progress(desc, Tally(runs * epochs, "model-epoch"),
+                    Tally(total_points or runs, "runs" if not total_points else "points", done))
 
 
 def train_specs(parent: tracking.Parent, specs: list[RunSpec], data_dir: Path, data: MNISTTensors,

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from underspec.base.locks import pid_alive
-from underspec.spec.config import FORMAT_VERSION
+from underspec.spec.settings import FORMAT_VERSION
 from underspec.training.engine import RunResult, RunSpec
 
 TRAJECTORY = "trajectory.npz"

@@ -26,7 +26,7 @@ DATA_ENV = "UNDERSPEC_DATA_DIR"
 DATASET = "mnist"
 N_PIXELS = 784
 
-# md5 of the official raw IDX files (see shared/DATA.md).
+# md5 of the four uncompressed IDX files as MNIST publishes them (torchvision's raw files).
 MNIST_MD5 = {
     "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
     "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",

@@ -1,6 +1,8 @@
-"""Fused training engine: every (lambda, C) configuration of one seed trained in one pass.
+"""Fused training engine: configurations that share one minibatch stream (group_key: the order
+seed, the batch size and the width) trained in one pass; init seed, jitter, lambda, C and lr vary
+within a group.
 
-Configurations of one seed share every minibatch, so their first layers are stacked into one
+The models of a group share every minibatch, so their first layers are stacked into one
 (M*H, 784) matrix and trained with a hand-written backward pass (no autograd). A configuration's
 trajectory never depends on what it is trained with: the two wide GEMMs are row-invariant in the
 fused width, the small second-layer products are batched per model (`bmm`, invariant in the batch
@@ -8,9 +10,11 @@ count at one intra-op thread; at two threads a batch of one was seen to round di
 EngineSettings.threads = 1), and every other operation is elementwise or a reduction over a
 fixed-size last dimension, with classes always padded to MAX_CLASSES. tests/test_engine.py checks
 fused == alone bitwise. Each minibatch's GEMMs use only the pixel columns up to its last non-zero
-pixel (see pixel_order): that depends on the data alone. Pure: no I/O, no tracking.
+pixel (see pixels.pixel_columns): that depends on the data alone. Pure: no I/O, no tracking. The private
+torch calls are in torch_shim.
 
-Shapes: M models, H hidden units, K = MAX_CLASSES padded classes, B batch, D = 784 pixels.
+Shapes: M models, H hidden units, K = MAX_CLASSES padded classes, B batch, D = 784 pixels,
+E epochs, P probe images.
 """
 from __future__ import annotations
 
@@ -22,7 +26,9 @@ import torch
 
 from underspec.spec.settings import RunSettings, RunSpec
 from underspec.training.data import MNISTTensors, fold_labels
-from underspec.training.model import batch_slices, epoch_orders, init_params, jitter_params
+from underspec.training.model import batch_slices, epoch_permutations, init_params, jitter_params
+from underspec.training.pixels import prepare
+from underspec.training.torch_shim import add_each_, addcmul_each_, relu_backward
 
 MAX_CLASSES = 10
 SPARSITY_EPS = 1e-3
@@ -51,19 +57,20 @@ class RunResult:
 
 
 class _Group:
-    """State of M same-seed models. W1 (M*H, D), b1 (M*H,), W2 (M, K, H), b2 (M, K).
+    """State of M models of one group: W1 (M*H, D) with its columns in pixels.pixel_columns' order,
+    b1 (M*H,), W2 (M, K, H), b2 (M, K), and each parameter's gradient summed over every step so
+    far (`gsum`, same shapes).
 
     Padded classes have W2 rows 0 and b2 = -inf, so their logits are -inf, their softmax 0 and
     their gradients exactly 0: they never touch the real classes' arithmetic.
     """
 
-    def __init__(self, specs: Sequence[RunSpec], s: EngineSettings, data: MNISTTensors, dev,
-                 order: torch.Tensor):
+    def __init__(self, specs: Sequence[RunSpec], data: MNISTTensors, dev, cols: torch.Tensor):
         M, H, K = len(specs), specs[0].hidden, MAX_CLASSES
-        self.M, self.H, self.s = M, H, s
+        self.M, self.H = M, H
         inits = [jitter_params(init_params(sp.seed, sp.classes, H), sp.jitter) for sp in specs]
-        # W1's columns are kept in `order` (pixels most often non-zero first), see pixel_order.
-        self.W1 = torch.cat([p["W1"] for p in inits])[:, order].contiguous().to(dev)
+        # W1's columns are kept in the order `cols` (pixels most often non-zero first).
+        self.W1 = torch.cat([p["W1"] for p in inits])[:, cols].contiguous().to(dev)
         self.b1 = torch.cat([p["b1"] for p in inits]).to(dev)
         self.W2 = torch.zeros(M, K, H, device=dev)
         self.b2 = torch.full((M, K), float("-inf"), device=dev)
@@ -77,15 +84,15 @@ class _Group:
         # CPU bitwise the scalar p.add_(g, alpha=-lr) of a single-lr loop).
         self.lr_list = [lr.repeat_interleave(H)[:, None], lr.repeat_interleave(H), lr[:, None, None], lr[:, None]]
         self.any_l1 = bool((lam != 0).any())
-        self.acc = {k: torch.zeros_like(getattr(self, k)) for k in PARAMS}
-        self.acc["b2"] = torch.zeros(M, K, device=dev)
+        self.gsum = {k: torch.zeros_like(getattr(self, k)) for k in PARAMS}
+        self.gsum["b2"] = torch.zeros(M, K, device=dev)
         self.ytrain = torch.stack([fold_labels(data.train_y, sp.classes) for sp in specs]).to(dev)
         self.ytest = torch.stack([fold_labels(data.test_y, sp.classes) for sp in specs]).to(dev)
         self.gW1 = torch.empty_like(self.W1)
         self.sign = torch.empty_like(self.W1)
         self.class_ids = torch.arange(K, device=dev)[None, :, None]  # (1, K, 1)
         self.param_list = [self.W1, self.b1, self.W2, self.b2]
-        self.acc_list = [self.acc[k] for k in PARAMS]
+        self.gsum_list = [self.gsum[k] for k in PARAMS]
 
     def second_layer(self, aT: torch.Tensor) -> torch.Tensor:
         """aT (M, H, B) -> logits (M, K, B)."""
@@ -111,7 +118,7 @@ class _Group:
         dlog = p.sub_((self.class_ids == yb[:, None, :]).to(p.dtype)).mul_(1.0 / B)
         gb2 = dlog.sum(-1)  # (M, K)
         gW2 = torch.bmm(dlog, aT.transpose(1, 2))  # (M, K, H)
-        dz = torch.ops.aten.threshold_backward(torch.bmm(self.W2.transpose(1, 2), dlog).view(M * H, B), zT, 0)
+        dz = relu_backward(torch.bmm(self.W2.transpose(1, 2), dlog).view(M * H, B), zT)
         gb1 = dz.sum(-1)  # (M*H,)
         self.gW1[:, :k].addmm_(dz, xk, beta=0)  # (M*H, k): the fast layout for this product
         self.gW1[:, k:].zero_()
@@ -121,11 +128,12 @@ class _Group:
         grads = [self.gW1, gb1, gW2, gb2]  # the order of PARAMS
         norm = torch.linalg.vector_norm  # per model: the norm of the four parts' norms
         stats[2] += norm(torch.stack([norm(g.view(M, -1), dim=1) for g in grads]), dim=0)
-        torch._foreach_add_(self.acc_list, grads)
-        torch._foreach_addcmul_(self.param_list, grads, self.lr_list, value=-1)
+        add_each_(self.gsum_list, grads)
+        addcmul_each_(self.param_list, grads, self.lr_list, value=-1)
 
-    def evaluate(self, x: torch.Tensor, P: int):
-        """Test metrics per model and the probe embeddings (M, H, P) from one forward pass."""
+    def evaluate(self, x: torch.Tensor, P: int) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Test metrics {name: (M,)} on x (N, D), pixels in W1's column order, and the probe
+        embeddings (M, H, P) of its first P images, from one forward pass."""
         M, H = self.M, self.H
         zT = torch.addmm(self.b1[:, None], self.W1, x.t())  # (M*H, N)
         inactive = (~(zT > 0).any(-1)).view(M, H).sum(1)
@@ -170,7 +178,7 @@ def train_group(specs: Sequence[RunSpec], data: MNISTTensors, s: EngineSettings,
 def group_key(sp: RunSpec) -> tuple[int, int, int]:
     """What runs fused together share: the minibatch stream (order seed, batch size) and the width
     (the second layer's batched products need one H). Init seed, jitter, lambda, C and lr vary."""
-    return (sp.order, sp.batch_size, sp.hidden)
+    return (sp.order_seed, sp.batch_size, sp.hidden)
 
 
 def groups(specs: Sequence[RunSpec]) -> dict[tuple, list[RunSpec]]:
@@ -181,89 +189,93 @@ def groups(specs: Sequence[RunSpec]) -> dict[tuple, list[RunSpec]]:
     return out
 
 
-def pixel_order(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pixels sorted by how often they are non-zero in x (N, D), and each image's extent.
-
-    Returns order (D,) and last (N,): with columns in this order, image i is zero from column
-    last[i] on. A minibatch then needs only its first max(last) columns in both GEMMs (about
-    78% of them on MNIST). It depends on the data alone, so it never couples configurations.
-    """
-    order = torch.argsort((x != 0).sum(0), descending=True, stable=True)
-    rank = torch.empty_like(order)
-    rank[order] = torch.arange(1, x.shape[1] + 1)
-    last = ((x != 0) * rank.to(torch.int16)).amax(1).long()
-    return order, last
-
-
-_PREPARED: list = []  # one entry: (data, order, last, train_x, test_x), reused across groups
-
-
-def _prepare(data: MNISTTensors):
-    """MNIST with pixels in pixel_order, computed once per data set and process."""
-    if not _PREPARED or _PREPARED[0][0] is not data:
-        order, last = pixel_order(data.train_x)
-        _PREPARED[:] = [(data, order, last, data.train_x.index_select(1, order),
-                         data.test_x.index_select(1, order))]
-    return _PREPARED[0][1:]
-
-
 def _train(specs, data, s: EngineSettings, dev, on_epoch) -> list[RunResult]:
-    order, last, xtrain, xtest = _prepare(data)
-    inv = torch.argsort(order).to(dev)
-    g = _Group(specs, s, data, dev, order)
-    M, H, E, P = g.M, g.H, s.epochs, s.probe_size
-    xtrain, xtest = xtrain.to(dev), xtest.to(dev)
+    prep = prepare(data)
+    g = _Group(specs, data, dev, prep.cols)
+    rec = _Recorder.empty(g, s, data.test_y, torch.argsort(prep.cols).to(dev))
+    xtrain, xtest = prep.train_x.to(dev), prep.test_x.to(dev)
     n = len(xtrain)
-    rec = {k: torch.zeros((E + 1, *getattr(g, k).shape)) for k in PARAMS}
-    grec = {k: torch.zeros_like(v) for k, v in rec.items()}
-    emb = torch.zeros(E + 1, M, H, P)
-    mets = {k: torch.zeros(E, M) for k in METRICS}
-    _record(g, rec, grec, 0, inv)
-    emb[0] = g.evaluate(xtest, P)[1].cpu()
+    rec.state(g, 0)
+    rec.emb[0] = g.evaluate(xtest, s.probe_size)[1].cpu()
     slices = batch_slices(n, specs[0].batch_size)
-    orders = epoch_orders(specs[0].order, n)
-    for e in range(1, E + 1):
-        cpu_perm = next(orders)
-        extents = [max(1, int(last[cpu_perm[sl]].max())) for sl in slices]  # on the CPU: no sync
-        perm = cpu_perm.to(dev)
-        yperm = g.ytrain.index_select(1, perm)  # (M, n): one gather per epoch, slices per step
-        stats = torch.zeros(3, M, device=dev)
-        for sl, k in zip(slices, extents, strict=True):
-            g.step(xtrain.index_select(0, perm[sl]), k, yperm[:, sl], stats)
-        test, h = g.evaluate(xtest, P)
-        _record(g, rec, grec, e, inv)
-        emb[e] = h.cpu()
-        for k, v in test.items():
-            mets[k][e - 1] = v.cpu()
-        mets["train_loss"][e - 1] = (stats[0] / len(slices)).cpu()
-        mets["train_acc"][e - 1] = (stats[1] / n).cpu()
-        mets["grad_norm"][e - 1] = (stats[2] / len(slices)).cpu()
+    perms = epoch_permutations(specs[0].order_seed, n)
+    for e in range(1, s.epochs + 1):
+        stats = _epoch(g, xtrain, prep.last, next(perms), slices)
+        test, h = g.evaluate(xtest, s.probe_size)
+        rec.state(g, e)
+        rec.emb[e] = h.cpu()
+        rec.epoch_metrics(e, test, stats, len(slices), n)
         on_epoch(e)
-    return [_result(m, sp, rec, grec, emb, mets, data, H, P) for m, sp in enumerate(specs)]
+    return [rec.result(m, sp) for m, sp in enumerate(specs)]
 
 
-def _record(g: _Group, rec, grec, e: int, inv: torch.Tensor) -> None:
-    """Copy the state at the end of epoch e, W1 back in pixel order."""
-    for k in PARAMS:
-        p, a = getattr(g, k), g.acc[k]
-        if k == "W1":
-            p, a = p[:, inv], a[:, inv]
-        rec[k][e] = p.cpu()
-        grec[k][e] = a.cpu()
+def _epoch(g: _Group, xtrain: torch.Tensor, last: torch.Tensor, cpu_perm: torch.Tensor,
+           slices: list[slice]) -> torch.Tensor:
+    """One epoch of SGD steps over xtrain (n, D) in the order cpu_perm (n,); returns the summed
+    loss, hits and gradient norm per model (3, M)."""
+    extents = [max(1, int(last[cpu_perm[sl]].max())) for sl in slices]  # on the CPU: no sync
+    perm = cpu_perm.to(xtrain.device)
+    yperm = g.ytrain.index_select(1, perm)  # (M, n): one gather per epoch, slices per step
+    stats = torch.zeros(3, g.M, device=xtrain.device)
+    for sl, k in zip(slices, extents, strict=True):
+        g.step(xtrain.index_select(0, perm[sl]), k, yperm[:, sl], stats)
+    return stats
 
 
-def _result(m, sp: RunSpec, rec, grec, emb, mets, data, H, P) -> RunResult:
-    rows, C = slice(m * H, (m + 1) * H), sp.classes
-    pick = {"W1": lambda a: a[:, rows], "b1": lambda a: a[:, rows],
-            "W2": lambda a: a[:, m, :C], "b2": lambda a: a[:, m, :C]}
-    traj = {"epoch": np.arange(rec["W1"].shape[0], dtype=np.int64)}
-    for k in PARAMS:
-        traj[k] = np.ascontiguousarray(pick[k](rec[k]).numpy())
-        traj["grad_" + k] = np.ascontiguousarray(pick[k](grec[k]).numpy())
-    embeddings = {"epoch": traj["epoch"], "h": np.ascontiguousarray(emb[:, m].transpose(1, 2).numpy()),
-                  "y": data.test_y[:P].numpy().astype(np.int64)}
-    metrics = {k: v[:, m].numpy().astype(np.float64) for k, v in mets.items()}
-    return RunResult(sp, traj, embeddings, metrics)
+@dataclass
+class _Recorder:
+    """What a group's training records, on the CPU: params and gsums {name: (E+1, *shape)} at the
+    end of each epoch (0: the initialisation), the probe embeddings emb (E+1, M, H, P), metrics
+    {name: (E, M)} for epochs 1..E, the probe labels y (P,) and inv_cols (D,), the permutation that
+    puts W1's columns back in pixel order."""
+
+    params: dict[str, torch.Tensor]
+    gsums: dict[str, torch.Tensor]
+    emb: torch.Tensor
+    metrics: dict[str, torch.Tensor]
+    y: torch.Tensor
+    inv_cols: torch.Tensor
+
+    @classmethod
+    def empty(cls, g: _Group, s: EngineSettings, test_y: torch.Tensor, inv_cols: torch.Tensor) -> _Recorder:
+        E, P = s.epochs, s.probe_size
+        params = {k: torch.zeros((E + 1, *getattr(g, k).shape)) for k in PARAMS}
+        gsums = {k: torch.zeros_like(v) for k, v in params.items()}
+        return cls(params, gsums, torch.zeros(E + 1, g.M, g.H, P),
+                   {k: torch.zeros(E, g.M) for k in METRICS}, test_y[:P], inv_cols)
+
+    def state(self, g: _Group, e: int) -> None:
+        """Copy the state at the end of epoch e, W1 back in pixel order."""
+        for k in PARAMS:
+            p, a = getattr(g, k), g.gsum[k]
+            if k == "W1":
+                p, a = p[:, self.inv_cols], a[:, self.inv_cols]
+            self.params[k][e] = p.cpu()
+            self.gsums[k][e] = a.cpu()
+
+    def epoch_metrics(self, e: int, test: dict[str, torch.Tensor], stats: torch.Tensor, steps: int, n: int) -> None:
+        """Epoch e's test metrics {name: (M,)} and its training stats (3, M) over `steps` steps
+        of n images in all."""
+        for k, v in test.items():
+            self.metrics[k][e - 1] = v.cpu()
+        self.metrics["train_loss"][e - 1] = (stats[0] / steps).cpu()
+        self.metrics["train_acc"][e - 1] = (stats[1] / n).cpu()
+        self.metrics["grad_norm"][e - 1] = (stats[2] / steps).cpu()
+
+    def result(self, m: int, sp: RunSpec) -> RunResult:
+        """Model m's RunResult: its rows of the fused W1 and b1, its real classes of W2 and b2."""
+        H = self.emb.shape[2]
+        rows, C = slice(m * H, (m + 1) * H), sp.classes
+        pick = {"W1": lambda a: a[:, rows], "b1": lambda a: a[:, rows],
+                "W2": lambda a: a[:, m, :C], "b2": lambda a: a[:, m, :C]}
+        traj = {"epoch": np.arange(self.params["W1"].shape[0], dtype=np.int64)}
+        for k in PARAMS:
+            traj[k] = np.ascontiguousarray(pick[k](self.params[k]).numpy())
+            traj["grad_" + k] = np.ascontiguousarray(pick[k](self.gsums[k]).numpy())
+        embeddings = {"epoch": traj["epoch"], "h": np.ascontiguousarray(self.emb[:, m].transpose(1, 2).numpy()),
+                      "y": self.y.numpy().astype(np.int64)}
+        metrics = {k: v[:, m].numpy().astype(np.float64) for k, v in self.metrics.items()}
+        return RunResult(sp, traj, embeddings, metrics)
 
 
 def train_many(specs: Sequence[RunSpec], data: MNISTTensors, s: EngineSettings,

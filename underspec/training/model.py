@@ -71,7 +71,7 @@ def jitter_params(params: dict[str, torch.Tensor], jitter: int) -> dict[str, tor
     return out
 
 
-def epoch_orders(seed: int, n: int) -> Iterator[torch.Tensor]:
+def epoch_permutations(seed: int, n: int) -> Iterator[torch.Tensor]:
     """Endless per-epoch permutations (n,) int64, index for index those of the authors' loop:
     a training `DataLoader(range(n), shuffle=True, generator=g)` and a validation DataLoader
     (`shuffle=False`) built with the same `g = torch.Generator().manual_seed(seed)`, each epoch

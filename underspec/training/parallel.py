@@ -1,4 +1,6 @@
-"""Spread engine work over processes, one intra-op thread each.
+"""Spread engine work over processes, one intra-op thread each: the specs are split into chunks
+of one engine group each (engine.group_key: they share a minibatch stream), a group split further
+when there are fewer groups than workers; each chunk trains fused in one worker.
 
 Results never depend on the number of workers: a configuration's trajectory is independent of
 the group it is fused with (see engine), and every process computes with the same thread count.
@@ -19,7 +21,7 @@ from underspec.training.engine import EngineSettings, RunResult, RunSpec, groups
 
 # Modules the forkserver imports once, so that its workers fork with them loaded. The server
 # skips a name that fails to import without a word (then each worker pays seconds for it):
-# tests/test_engine.py imports every one of them.
+# tests/test_preload.py imports every one of them.
 PRELOAD = ("__main__", "underspec.training.engine", "underspec.training.data", "torchvision.datasets")
 
 

@@ -9,12 +9,12 @@ import torch.nn.functional as F
 
 from underspec.spec.settings import RunSpec
 from underspec.training.data import MNISTTensors, fold_labels
-from underspec.training.model import MLP, batch_slices, build_mlp, epoch_orders, jitter_params
+from underspec.training.model import MLP, batch_slices, build_mlp, epoch_permutations, jitter_params
 
 
 def train_plain(spec: RunSpec, data: MNISTTensors, epochs: int = 1, max_steps: int | None = None) -> MLP:
-    """Train one configuration the obvious way: init from spec.seed (nudged by spec.jitter), order
-    from spec.order; stops after max_steps minibatches if given."""
+    """Train one configuration the obvious way: init from spec.seed (nudged by spec.jitter), the
+    minibatch order from spec.order_seed; stops after max_steps minibatches if given."""
     model = build_mlp(spec.seed, spec.classes, spec.hidden)
     with torch.no_grad():
         nudged = jitter_params({"W1": model.fc1.weight, "W2": model.fc2.weight}, spec.jitter)
@@ -23,9 +23,9 @@ def train_plain(spec: RunSpec, data: MNISTTensors, epochs: int = 1, max_steps: i
     opt = torch.optim.SGD(model.parameters(), lr=spec.lr)
     y = fold_labels(data.train_y, spec.classes)
     n, steps = len(y), 0
-    orders = epoch_orders(spec.order, n)
+    perms = epoch_permutations(spec.order_seed, n)
     for _ in range(epochs):
-        perm = next(orders)
+        perm = next(perms)
         for sl in batch_slices(n, spec.batch_size):
             idx = perm[sl]
             loss = F.cross_entropy(model(data.train_x[idx]), y[idx])
