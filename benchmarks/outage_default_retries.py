@@ -14,12 +14,12 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
+sys.path[:0] = [str(REPO), str(REPO / "tests")]  # this checkout's code, and the tests' helpers
 
 from mlflow.tracking import MlflowClient  # noqa: E402
 
-from conftest import write_tiny_mnist  # noqa: E402
-from servers import MlflowServer  # noqa: E402
+from helpers.servers import MlflowServer  # noqa: E402
+from helpers.tiny_mnist import write_tiny_mnist  # noqa: E402
 
 
 def main() -> None:

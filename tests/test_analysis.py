@@ -1,4 +1,3 @@
-import csv
 import os
 import subprocess
 import sys
@@ -8,33 +7,13 @@ import numpy as np
 import pytest
 
 from underspec.measures.metrics import near_dead
-from underspec.spec.config import AnalyzeConfig, SweepConfig
+from underspec.spec.config import SweepConfig
 from underspec.steps.analyze import run_analysis
 from underspec.steps.sweep import run_sweep
 
-from conftest import REPO
-from test_alignment import slow_paper_metrics, slow_pe_noise, slow_rotation_null
-
-
-@pytest.fixture()
-def small_sweep(tracking, tiny_root, tmp_path):
-    """3 seeds x 2 lambdas x 2 class counts, 2 epochs, on the tiny MNIST."""
-    cfg = SweepConfig(name="small", seeds=(0, 1, 2), lambdas=(0.0, 0.01), classes=(2, 4), epochs=2,
-                      probe_size=30, workers=1, analyze=False, data_dir=str(tiny_root),
-                      storage=f"sqlite:///{tmp_path / 'optuna.db'}")
-    run_sweep(cfg)
-    exp = tracking.get_experiment_by_name("underspec-test").experiment_id
-    return tracking, exp, cfg
-
-
-def read_rows(path):
-    with open(path) as fh:
-        return list(csv.DictReader(fh))
-
-
-def analyze_cfg(tmp_path, tiny_root, **kw):
-    return AnalyzeConfig(sweep="small", bootstrap=50, out_dir=str(tmp_path / "reports"), data_dir=str(tiny_root),
-                         **kw)
+from helpers.oracles import slow_paper_metrics, slow_pe_noise, slow_rotation_null
+from helpers.paths import REPO
+from helpers.stores import analyze_cfg, read_rows
 
 
 def test_analysis_logs_a_run_with_metrics_and_figure_equal_to_an_independent_implementation(

@@ -16,7 +16,7 @@ from underspec.spec.config import (
 )
 from underspec.spec.settings import as_text
 
-from conftest import REPO
+from helpers.paths import REPO
 
 BAD_TRAIN = [
     ("seeds", "a"), ("seeds", "-1"), ("seeds", "0,0"), ("seeds", "1.5"), ("seeds", "0,,1"),

@@ -13,7 +13,7 @@ TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
 
 def test_tiny_idx_files_load_through_torchvision(tiny_data):
-    from conftest import TINY_TEST, TINY_TRAIN
+    from helpers.tiny_mnist import TINY_TEST, TINY_TRAIN
 
     assert tiny_data.train_x.shape == (TINY_TRAIN, 784) and tiny_data.test_x.shape == (TINY_TEST, 784)
     assert tiny_data.train_x.dtype == torch.float32 and tiny_data.train_y.dtype == torch.int64

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from packaging.requirements import Requirement
 
-from conftest import REPO
+from helpers.paths import REPO
 
 DOCKER = REPO / "docker"
 

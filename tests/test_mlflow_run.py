@@ -1,38 +1,19 @@
 """End to end through `mlflow run` (MLflow Projects, local env manager), on the real MNIST."""
 import hashlib
-import os
-import sys
 from pathlib import Path
 
 import pytest
-from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-from conftest import REPO
-from test_tracking import check_contract
+from helpers.contracts import check_contract
+from helpers.stores import mlflow_project_store, mlflow_run
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture()
 def project_store(tmp_path, mnist_root):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    client = MlflowClient(uri)
-    exp = client.create_experiment("e2e", artifact_location=str(tmp_path / "artifacts"))
-    bindir = str(Path(sys.executable).parent)  # `mlflow run --env-manager local` runs PATH's python
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": bindir + os.pathsep + os.environ["PATH"],
-           "UNDERSPEC_DATA_DIR": str(mnist_root)}
-    for k in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
-        env.pop(k, None)
-    return client, exp, env
-
-
-def mlflow_run(procs, env, entry, *params):
-    cmd = [str(Path(sys.executable).parent / "mlflow"), "run", str(REPO), "-e", entry,
-           "--env-manager", "local", "--experiment-name", "e2e"]
-    for p in params:
-        cmd += ["-P", p]
-    return procs.run(cmd, env=env)
+    return mlflow_project_store(tmp_path, mnist_root)
 
 
 def test_train_entry_point_makes_eight_nested_finished_runs(project_store, procs):

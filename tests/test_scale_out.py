@@ -1,6 +1,5 @@
 """The scale-out topology with real processes: PostgreSQL (Optuna storage and MLflow backend),
 one `mlflow server` with proxied artifacts, two sweep workers on one study."""
-import os
 import signal
 import subprocess
 import sys
@@ -10,9 +9,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-from conftest import REPO
-from procs import DEADLINE_S, wait_until
-from servers import PG_PASSWORD, mlflow_server, postgres
+from helpers.paths import REPO
+from helpers.procs import DEADLINE_S, wait_until
+from helpers.servers import PG_PASSWORD, mlflow_server, postgres
 
 pytestmark = pytest.mark.slow
 GRID = ["--name=scale", "--seeds=0,1,2", "--lambdas=0.0,0.01", "--classes=2,4", "--probe_size=20",
@@ -20,7 +19,8 @@ GRID = ["--name=scale", "--seeds=0,1,2", "--lambdas=0.0,0.01", "--classes=2,4", 
 
 
 @pytest.fixture()
-def topology(tmp_path, tiny_root):
+def topology(tmp_path, tiny_root, monkeypatch):
+    monkeypatch.setenv("PGPASSWORD", PG_PASSWORD)  # for this process's own look at the study
     with postgres() as (pg_port, pg_env):
         with mlflow_server(tmp_path / "srv", pg_port, pg_env) as uri:
             env = {**pg_env, "MLFLOW_TRACKING_URI": uri, "MLFLOW_EXPERIMENT_NAME": "scale",
@@ -49,7 +49,6 @@ def check_exactly_once(client, storage, errs=()):
     runs = client.search_runs([exp], "tags.`underspec.role` = 'train'")
     finished = [r for r in runs if r.info.status == "FINISHED"]
     hashes = [r.data.tags["underspec.config_hash"] for r in finished]
-    os.environ["PGPASSWORD"] = PG_PASSWORD  # for this process's own look at the study
     ts = optuna.load_study(study_name="scale", storage=storage.replace("postgresql://", "postgresql+psycopg://"))
     assert len(finished) == 12 and len(set(hashes)) == 12, diagnosis(runs, ts.get_trials(), errs)
     assert all(r.info.artifact_uri.startswith("mlflow-artifacts:") for r in finished)

@@ -70,12 +70,12 @@ def test_variance_components_recover_planted_effects():
 def test_a_sweep_over_seeds_axes_and_panels_is_analysed_end_to_end(tracking, tiny_root, tmp_path):
     """init seeds x order seeds x jitter, two widths x two learning rates, one lambda and C: one
     report per panel with the pair classes, and the panels side by side over hidden x lr."""
-    from test_analysis import analyze_cfg, read_rows
-
     from underspec.reporting.panels import varied
     from underspec.spec.config import SweepConfig
     from underspec.steps.analyze import run_analysis
     from underspec.steps.sweep import run_sweep
+
+    from helpers.stores import analyze_cfg, read_rows
 
     cfg = SweepConfig(name="small", seeds=(), init_seeds=(0, 1), order_seeds=(0, 1), jitters=(0, 1), lambdas=(0.0,),
                       classes=(3,), hidden=(8, 16), lr=(0.01, 0.05), epochs=1, probe_size=30, workers=1,

@@ -13,8 +13,8 @@ from optuna.trial import TrialState
 from underspec.spec.config import SweepConfig
 from underspec.steps.sweep import run_sweep
 
-from conftest import REPO
-from procs import DEADLINE_S, wait_until
+from helpers.paths import REPO
+from helpers.procs import DEADLINE_S, wait_until
 
 GRID = dict(seeds=(0, 1), lambdas=(0.0, 0.01), classes=(2, 3), epochs=1, probe_size=20, workers=1,
             analyze=False)

@@ -4,20 +4,17 @@ import signal
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from underspec.spec.config import TrainConfig
-from underspec.spec.settings import spec_of_params
 from underspec.steps.train import run_train
 from underspec.tracking import config_hash, run_name
 from underspec.training.engine import EngineSettings, RunSpec
 
-from conftest import REPO
-from procs import DEADLINE_S, wait_until
-
-TRAJ_KEYS = {"epoch", "W1", "b1", "W2", "b2", "grad_W1", "grad_b1", "grad_W2", "grad_b2", "format_version"}
+from helpers.contracts import check_contract
+from helpers.paths import REPO
+from helpers.procs import DEADLINE_S, wait_until
 
 
 def test_run_name_and_hash_follow_the_contract():
@@ -28,34 +25,6 @@ def test_run_name_and_hash_follow_the_contract():
     assert config_hash(RunSpec(0, 0.001, 9), s) == hashlib.sha256(doc.encode()).hexdigest()
     assert config_hash(RunSpec(0, 0.001, 9), EngineSettings(threads=2, device="cuda")) == \
         config_hash(RunSpec(0, 0.001, 9), s)  # environment facts stay out of the hash
-
-
-def check_contract(client, run, epochs, lr=0.01, probe=None):
-    """What every training run must hold: params, tags, per-epoch metrics, artifacts."""
-    assert run.info.status == "FINISHED"
-    p = run.data.params
-    spec = spec_of_params(p)
-    assert run.info.run_name == run_name(spec)
-    assert set(p) == {"init_seed", "order_seed", "jitter", "lambda", "classes", "epochs", "batch_size", "lr",
-                      "hidden", "dataset", "probe_size", "threads"} | ({"seed"} if spec.one_seed else set())
-    assert run.data.tags["underspec.role"] == "train"
-    s = EngineSettings(epochs=int(p["epochs"]), probe_size=int(p["probe_size"]))
-    assert run.data.tags["underspec.config_hash"] == config_hash(spec, s)
-    for key in ("train_loss", "train_acc", "test_loss", "test_acc", "l1_w1", "w1_sparsity",
-                "inactive_units", "grad_norm"):
-        hist = client.get_metric_history(run.info.run_id, key)
-        assert sorted(m.step for m in hist) == list(range(1, epochs + 1)), key
-    local = client.download_artifacts(run.info.run_id, "trajectory.npz")
-    with np.load(local, allow_pickle=False) as t:
-        assert set(t.files) == TRAJ_KEYS
-        C = spec.classes
-        assert t["W1"].shape == (epochs + 1, 16, 784) and t["W2"].shape == (epochs + 1, C, 16)
-        assert t["W1"].dtype == np.float32
-        want = (t["W1"][0] - t["W1"][-1]) / lr
-        assert np.abs(t["grad_W1"][-1] - want).max() <= 1e-3 * np.abs(want).max()
-    with np.load(client.download_artifacts(run.info.run_id, "embeddings.npz"), allow_pickle=False) as e:
-        assert e["h"].shape == (epochs + 1, probe or int(p["probe_size"]), 16)
-    return spec
 
 
 def test_train_logs_one_finished_nested_run_per_config(tracking, tiny_root):

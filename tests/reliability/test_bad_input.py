@@ -7,12 +7,12 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import REPO
+from helpers.paths import REPO
+from helpers.stores import mlflow_project_store, mlflow_run
 
 NAMES = ["", "../x", "..", ".", "/abs", "/etc/passwd", "%2e%2e", "%2e%2e%2fx", "a/b", "a\\b", ".hidden",
          "x" * 65, "naïve", "a b", "a;b", "$(id)", "`id`", "~"]
@@ -126,18 +126,17 @@ def test_the_matrix_is_large_enough_to_mean_something():
 
 
 @pytest.fixture(scope="module")
-def small_sweep(tmp_path_factory, tiny_root):
+def trained_store(tmp_path_factory, tiny_root):
     """A real store holding one tiny sweep (`rel`, seeds 0 and 1), for the checks that need one."""
-    work = tmp_path_factory.mktemp("store")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{work / 'mlflow.db'}")
-    mp.setenv("MLFLOW_EXPERIMENT_NAME", "rel")
     from underspec.spec.config import TrainConfig
     from underspec.steps.train import run_train
 
-    run_train(TrainConfig(seeds=(0, 1), lambdas=(0.0,), classes=(2,), epochs=1, probe_size=20,
-                          data_dir=str(tiny_root), sweep="rel"))
-    mp.undo()
+    work = tmp_path_factory.mktemp("store")
+    with pytest.MonkeyPatch.context() as mp:  # module scope: the function-scoped monkeypatch is not at hand
+        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{work / 'mlflow.db'}")
+        mp.setenv("MLFLOW_EXPERIMENT_NAME", "rel")
+        run_train(TrainConfig(seeds=(0, 1), lambdas=(0.0,), classes=(2,), epochs=1, probe_size=20,
+                              data_dir=str(tiny_root), sweep="rel"))
     return work
 
 
@@ -152,15 +151,15 @@ def store_state(work) -> tuple:
     (["--sweep=rel", "--reference_seed=7"], "invalid reference_seed=7"),
     (["--sweep=rel", "--data_dir=nowhere"], "invalid data_dir='nowhere'"),
 ])
-def test_analyze_refuses_what_only_the_store_can_tell(small_sweep, args, needle, tmp_path, monkeypatch, capsys):
-    before = store_state(small_sweep)
+def test_analyze_refuses_what_only_the_store_can_tell(trained_store, args, needle, tmp_path, monkeypatch, capsys):
+    before = store_state(trained_store)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{small_sweep / 'mlflow.db'}")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{trained_store / 'mlflow.db'}")
     monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "rel")
     monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
     status, lines = call("analyze", [*args, "--out_dir=reports"], monkeypatch, capsys)
     assert status == 2 and len(lines) == 1 and needle in lines[0], lines
-    assert store_state(small_sweep) == before  # no analysis run, nothing logged
+    assert store_state(trained_store) == before  # no analysis run, nothing logged
     assert not (tmp_path / "reports").exists()
 
 
@@ -186,17 +185,9 @@ def repo_state() -> dict:
 @pytest.mark.parametrize("entry,param", THROUGH_MLFLOW)
 def test_bad_input_through_mlflow_run_only_mlflows_run_failed(entry, param, tmp_path, tiny_root, procs):
     """MLflow's own run for the command exists and ends FAILED; nothing else is created."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    client = MlflowClient(uri)
-    exp = client.create_experiment("bad", artifact_location=str(tmp_path / "artifacts"))
-    bindir = str(Path(sys.executable).parent)
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": bindir + os.pathsep + os.environ["PATH"],
-           "UNDERSPEC_DATA_DIR": str(tiny_root)}
-    for k in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
-        env.pop(k, None)
+    client, exp, env = mlflow_project_store(tmp_path, tiny_root)
     before = repo_state()
-    res = procs.run([str(Path(bindir) / "mlflow"), "run", str(REPO), "-e", entry, "--env-manager", "local",
-                     "--experiment-name", "bad", "-P", param], env=env)
+    res = mlflow_run(procs, env, entry, param)
     assert res.returncode != 0
     ours = [ln for ln in res.stderr.splitlines() if ln.startswith("underspec-")]
     assert len(ours) == 1 and f"invalid {param.split('=')[0]}=" in ours[0], res.stderr[-2000:]

@@ -21,7 +21,7 @@ from underspec.steps.analyze import run_analysis
 from underspec.steps.train import run_train
 from underspec.training import artifacts
 
-from conftest import REPO
+from helpers.paths import REPO
 
 GRID = ["--name=full", "--seeds=0,1", "--lambdas=0.0,0.01", "--classes=2,3", "--epochs=3", "--probe_size=20",
         "--workers=1", "--chunk=2", "--analyze=false"]

@@ -17,7 +17,7 @@ from underspec.spec.config import AnalyzeConfig, TrainConfig
 from underspec.steps.analyze import run_analysis
 from underspec.steps.train import run_train
 
-from conftest import REPO
+from helpers.paths import REPO
 
 
 class _Payload:

@@ -20,8 +20,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from conftest import REPO
-from procs import DEADLINE_S
+from helpers.paths import REPO
+from helpers.procs import DEADLINE_S
 
 pytestmark = pytest.mark.slow
 EPOCHS = 100

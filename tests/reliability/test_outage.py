@@ -13,9 +13,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-from conftest import REPO
-from procs import DEADLINE_S, wait_until
-from servers import MlflowServer
+from helpers.paths import REPO
+from helpers.procs import DEADLINE_S, wait_until
+from helpers.servers import MlflowServer
 
 pytestmark = pytest.mark.slow
 SECRET = "tok3n-not-for-logs"

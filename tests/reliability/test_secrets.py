@@ -4,7 +4,6 @@ Optuna study and the MLflow backend of a real `mlflow server`; the client also c
 cloud credentials. One sweep (with its analysis) runs, then everything recorded is scanned."""
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -12,8 +11,8 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import REPO
-from servers import PG_PASSWORD, mlflow_server, postgres
+from helpers.paths import REPO
+from helpers.servers import PG_PASSWORD, mlflow_server, postgres
 
 pytestmark = pytest.mark.slow
 SECRETS = {"PGPASSWORD": PG_PASSWORD, "MLFLOW_TRACKING_PASSWORD": "mlflow-pw-Zq81x",
@@ -47,7 +46,7 @@ def scan_tracking(client: MlflowClient, tmp: Path) -> tuple[int, int, list[str]]
     return n_runs, n_files, found
 
 
-def test_no_credential_reaches_any_record(tmp_path, tiny_root, procs):
+def test_no_credential_reaches_any_record(tmp_path, tiny_root, procs, monkeypatch):
     with postgres() as (pg_port, pg_env), mlflow_server(tmp_path / "srv", pg_port, pg_env) as uri:
         env = {**pg_env, **SECRETS, "MLFLOW_TRACKING_URI": uri, "MLFLOW_TRACKING_USERNAME": "alice",
                "MLFLOW_EXPERIMENT_NAME": "sec", "UNDERSPEC_DATA_DIR": str(tiny_root)}
@@ -66,7 +65,7 @@ def test_no_credential_reaches_any_record(tmp_path, tiny_root, procs):
         found = leaks(res.stdout + res.stderr + again.stdout + again.stderr, "the workers' output")
         n_runs, n_files, in_tracking = scan_tracking(MlflowClient(uri), tmp_path)
         found += in_tracking
-        os.environ["PGPASSWORD"] = PG_PASSWORD  # this process's own look at the study
+        monkeypatch.setenv("PGPASSWORD", PG_PASSWORD)  # this process's own look at the study
         study = optuna.load_study(study_name="sec", storage=storage.replace("postgresql://", "postgresql+psycopg://"))
         found += leaks(repr(study.user_attrs) + repr(study._storage.get_study_system_attrs(study._study_id)),
                        "the study's attributes")

@@ -17,7 +17,7 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
-from procs import DEADLINE_S, kill_group, wait_until
+from helpers.procs import DEADLINE_S, kill_group, wait_until
 
 PG_PASSWORD = "s3cret-for-tests-only"  # reaches processes through PGPASSWORD, never a URL
 
