@@ -8,7 +8,7 @@ import pytest
 
 from underspec.training.parallel import PRELOAD
 
-from conftest import REPO
+from helpers.paths import REPO
 
 
 def test_the_preload_list_names_the_modules_workers_use():
