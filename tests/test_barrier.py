@@ -8,6 +8,7 @@ import torch
 from underspec.measures.barrier import (
     ALPHAS,
     METHODS,
+    Endpoint,
     activation_matching,
     barrier,
     pair_barriers,
@@ -41,7 +42,7 @@ def test_a_permuted_copy_is_recovered_by_every_matching_and_has_no_barrier(seed)
     b = permute(a, q)  # b's unit j is a's unit q[j]: the same function
     za, zb = zs(a, X, Xt), zs(b, X, Xt)
     assert (za["train"] > 0).all()
-    out, _ = pair_barriers(a, b, za, zb, y)
+    out, _ = pair_barriers(Endpoint(a, za["test"], za["train"]), Endpoint(b, zb["test"], zb["train"]), y)
     inverse = np.argsort(q)
     from underspec.measures.barrier import paper_matching
     for perm in (paper_matching(a, b), weight_matching(a, b),
@@ -75,7 +76,7 @@ def test_the_vectorised_path_equals_an_explicit_loop():
     a, b = network(rng, H=4, D=5, C=3), network(rng, H=4, D=5, C=3)
     X, y = rng.random((12, 5)), rng.integers(0, 3, 12)
     for perm in (np.arange(4), np.array([2, 0, 3, 1])):
-        fast, _ = path(a, permute(b, perm), preactivations(a, X), preactivations(b, X)[:, perm], y)
+        fast, _ = path(Endpoint(a, preactivations(a, X)), Endpoint(permute(b, perm), preactivations(b, X)[:, perm]), y)
         slow = slow_path(a, b, perm, X, y, ALPHAS)
         assert np.abs(fast - slow).max() <= 1e-6
         assert abs(barrier(fast) - barrier(slow)) <= 1e-6
@@ -98,8 +99,8 @@ def test_repair_changes_nothing_at_the_ends_and_hits_its_targets_in_between():
     a, b = network(rng), network(rng)
     X, Xt, y = rng.random((200, 30)), rng.random((150, 30)), rng.integers(0, 4, 200)
     za, zb = zs(a, X, Xt), zs(b, X, Xt)
-    plain, _ = path(a, b, za["test"], zb["test"], y)
-    fixed, _ = path(a, b, za["test"], zb["test"], y, train=(za["train"], zb["train"]))
+    plain, _ = path(Endpoint(a, za["test"]), Endpoint(b, zb["test"]), y)
+    fixed, _ = path(Endpoint(a, za["test"], za["train"]), Endpoint(b, zb["test"], zb["train"]), y)
     assert abs(plain[0] - fixed[0]) <= 1e-6 and abs(plain[-1] - fixed[-1]) <= 1e-6  # float32 rounding only
     mid = 0.5 * za["train"] + 0.5 * zb["train"]
     mean_t = 0.5 * za["train"].mean(0) + 0.5 * zb["train"].mean(0)

@@ -4,7 +4,7 @@ import itertools
 import numpy as np
 import pytest
 
-from underspec.measures.sources import acc_components, classify, pair_class, seed_bootstrap
+from underspec.measures.sources import acc_components, pair_kind, pairs_by_kind, seed_bootstrap
 from underspec.spec.settings import RunSpec
 
 
@@ -17,12 +17,12 @@ def R(i, o, j=0):
     (R(0, 0), R(0, 1), "order"), (R(0, 1), R(2, 1), "init"), (R(0, 0), R(1, 1), "init+order"),
     (R(0, 0, 1), R(0, 1), None), (R(0, 0, 1), R(1, 1, 1), None)])
 def test_a_pair_is_classed_by_what_differs(a, b, cls):
-    assert pair_class(a, b) == cls and pair_class(b, a) == cls
+    assert pair_kind(a, b) == cls and pair_kind(b, a) == cls
 
 
 def test_every_pair_of_a_full_grid_is_classed_once():
     runs = [R(i, o, j) for i in range(3) for o in range(3) for j in (0, 1)]
-    got = classify(runs)
+    got = pairs_by_kind(runs)
     assert {k: len(v) for k, v in got.items()} == {"jitter": 9, "order": 9, "init": 9, "init+order": 18}
 
 
@@ -48,7 +48,7 @@ def slow_bootstrap(values, n_boot, rng_seed=0):
 def test_the_two_seed_bootstrap_against_an_explicit_loop():
     rng = np.random.default_rng(1)
     runs = [R(i, o) for i in range(4) for o in range(3)]
-    values = {(a, b): float(rng.random()) for a, b in itertools.combinations(runs, 2) if pair_class(a, b) == "init"}
+    values = {(a, b): float(rng.random()) for a, b in itertools.combinations(runs, 2) if pair_kind(a, b) == "init"}
     mean, std, lo, hi, n = seed_bootstrap(values, 300)
     assert n == len(values) and mean == pytest.approx(np.mean(list(values.values())))
     assert (lo, hi) == pytest.approx(tuple(slow_bootstrap(values, 300)))
@@ -67,7 +67,7 @@ def test_variance_components_recover_planted_effects():
     assert comps["var_jitter"] == pytest.approx(0.001 ** 2 / 2)
 
 
-def test_a_sweep_over_seeds_axes_and_panels_is_analysed_end_to_end(tracking, tiny_root, tmp_path):
+def test_a_sweep_over_seeds_axes_and_panels_is_analyzed_end_to_end(tracking, tiny_root, tmp_path):
     """init seeds x order seeds x jitter, two widths x two learning rates, one lambda and C: one
     report per panel with the pair classes, and the panels side by side over hidden x lr."""
     from underspec.reporting.panels import varied

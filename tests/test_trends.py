@@ -3,7 +3,8 @@ import itertools
 
 import numpy as np
 
-from underspec.measures.trends import boot_cell_means, pair_matrix, trend_rows, verdict
+from underspec.measures.metrics import pair_matrix
+from underspec.measures.trends import boot_cell_means, trend_rows, verdict
 
 SEEDS = [0, 42, 1337, 3213, 9999, 5783, 1023]
 LAMS = (0.0, 0.001, 0.0025, 0.005, 0.01, 0.05)

@@ -23,7 +23,7 @@ def chance_pe(n_units: int) -> float:
 
 
 def paper_metrics(W1a, W2a, W1b, W2b) -> dict[str, float]:
-    """APC-1, APC-2 and PE of network b against reference a, exactly as PROTOCOL.md defines them.
+    """APC-1, APC-2 and PE of network b against reference a, exactly as the paper defines them.
 
     W1 (H, D), W2 (C, H). At C = 2 every W2 column has two entries: their |Pearson| is exactly 1
     (scipy's `pearsonr`, which the authors used, returns +-1 for two entries), so APC-2 is 1.0
@@ -109,6 +109,31 @@ def disagreement(pred_a: np.ndarray, pred_b: np.ndarray) -> float:
     return float(np.mean(np.asarray(pred_a) != np.asarray(pred_b)))
 
 
+def pair_matrix(values: dict[tuple, float], seeds: list) -> np.ndarray:
+    """(n, n) symmetric matrix of a pair metric over seeds (n,), V[i, j] the metric between
+    seeds[i] and seeds[j]; NaN on the diagonal and where missing."""
+    V = np.full((len(seeds), len(seeds)), np.nan)
+    for (a, b), v in values.items():
+        V[seeds.index(a), seeds.index(b)] = V[seeds.index(b), seeds.index(a)] = v
+    return V
+
+
+def seed_draws(n: int, n_boot: int, rng_seed: int = 0) -> np.ndarray:
+    """(n_boot, n) indices of n seeds drawn with replacement, per resample: the seed bootstrap
+    (here and in `trends`, which puts the observed seeds, arange(n), in front)."""
+    return np.random.default_rng(rng_seed).integers(0, n, size=(n_boot, n))
+
+
+def drawn_pairs(V: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """The pair metric V (n, n) over each resample's pairs: (B, n, n) from draws idx (B, n),
+    entry [k, i, j] = V[idx[k, i], idx[k, j]] for i < j and NaN elsewhere (a pair of a seed
+    drawn twice with itself is NaN too: V's diagonal)."""
+    n = V.shape[0]
+    M = V[idx[:, :, None], idx[:, None, :]]  # (B, n, n)
+    upper = np.triu(np.ones((n, n), bool), 1)
+    return np.where(upper, M, np.nan)
+
+
 def pair_summary(values: dict[tuple[int, int], float], seeds: list[int], n_boot: int = 1000,
                  rng_seed: int = 0) -> tuple[float, float, float, float, int]:
     """All-pairs mean, std and 95% bootstrap interval of a symmetric pair metric.
@@ -122,15 +147,7 @@ def pair_summary(values: dict[tuple[int, int], float], seeds: list[int], n_boot:
         return (float("nan"),) * 4 + (0,)
     mean = float(vals.mean())
     std = float(vals.std(ddof=1)) if len(vals) > 1 else float("nan")
-    n = len(seeds)
-    V = np.full((n, n), np.nan)  # V[i, j]: the metric between seeds[i] and seeds[j]
-    for (a, b), v in values.items():
-        i, j = seeds.index(a), seeds.index(b)
-        V[i, j] = V[j, i] = v
-    idx = np.random.default_rng(rng_seed).integers(0, n, size=(n_boot, n))  # (n_boot, n) draws
-    M = V[idx[:, :, None], idx[:, None, :]]  # (n_boot, n, n); same-seed pairs are NaN
-    upper = np.triu(np.ones((n, n), bool), 1)
-    M = np.where(upper, M, np.nan)
+    M = drawn_pairs(pair_matrix(values, seeds), seed_draws(len(seeds), n_boot, rng_seed))
     counts = np.isfinite(M).sum((1, 2))
     sums = np.nansum(M, (1, 2))
     boots = sums[counts > 0] / counts[counts > 0]

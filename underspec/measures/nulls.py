@@ -66,7 +66,7 @@ NOISE_BAND = 1.5  # near-dead weights: |w| <= NOISE_BAND * lambda * lr (an L1 st
 def noise_values(seeds: dict[int, SeedData], lam: float, lr: float, draws: int = NOISE_DRAWS):
     """{(a, b): {"pe_noise": std of PE over `draws`}}: PE's numerical noise floor. Under L1, SGD
     leaves near-dead weights flipping sign around 0 at about lambda * lr, so rounding alone moves
-    them; each draw redraws the other network's final W1 entries with |w| <= 1.5 lambda lr
+    them; each draw redraws the other network's final W1 entries with |w| <= NOISE_BAND lambda lr
     uniformly within that band. 0 at lambda 0 (an empty band)."""
     band = NOISE_BAND * lam * lr
     out = {}

@@ -1,7 +1,7 @@
-"""Where the spread comes from: pairs of runs in one cell classified by what differs between them
+"""Where the spread comes from: pairs of runs in one cell sorted by what differs between them
 (the jitter alone, the minibatch order alone, the init alone, or both seeds), their pair metrics
 with a bootstrap that resamples init seeds and order seeds independently, the variance
-components of test accuracy, and each class's weight distance over epochs.
+components of test accuracy, and each kind's weight distance over epochs.
 
 Pure: takes arrays already loaded (SeedData keyed by RunSpec), returns metrics.csv rows.
 """
@@ -11,17 +11,19 @@ import itertools
 
 import numpy as np
 
+from underspec.measures.cells import aligned_pair_metrics  # the main analysis' pair metrics, computed the same way
 from underspec.measures.metrics import disagreement, linear_cka
+from underspec.measures.results import RowKey, metric_row
 from underspec.measures.targets import SeedData
 from underspec.spec.settings import RunSpec
 
-CLASSES = ("jitter", "order", "init", "init+order")
+PAIR_KINDS = ("jitter", "order", "init", "init+order")  # what differs between two runs; modes pairs_<kind>
 PARAM_METRICS = ("pe", "apc1")
 
 
-def pair_class(a: RunSpec, b: RunSpec) -> str | None:
+def pair_kind(a: RunSpec, b: RunSpec) -> str | None:
     """What differs between two runs of one cell: `jitter` only when the jitter is the sole
-    difference; the other classes compare jitter-0 runs. None: no class (same run, or a jittered
+    difference; the other kinds compare jitter-0 runs. None: no kind (same run, or a jittered
     run against another seed)."""
     same_init, same_order = a.seed == b.seed, a.order_seed == b.order_seed
     if same_init and same_order:
@@ -31,18 +33,18 @@ def pair_class(a: RunSpec, b: RunSpec) -> str | None:
     return {(True, False): "order", (False, True): "init"}.get((same_init, same_order), "init+order")
 
 
-def classify(runs) -> dict[str, list[tuple[RunSpec, RunSpec]]]:
-    """{class: [(a, b), ...]} over every pair a < b of the given runs."""
-    out: dict[str, list] = {c: [] for c in CLASSES}
+def pairs_by_kind(runs) -> dict[str, list[tuple[RunSpec, RunSpec]]]:
+    """{kind: [(a, b), ...]} over every pair a < b of the given runs."""
+    out: dict[str, list] = {k: [] for k in PAIR_KINDS}
     for a, b in itertools.combinations(sorted(runs), 2):
-        cls = pair_class(a, b)
-        if cls:
-            out[cls].append((a, b))
+        kind = pair_kind(a, b)
+        if kind:
+            out[kind].append((a, b))
     return out
 
 
 def seed_bootstrap(values: dict[tuple[RunSpec, RunSpec], float], n_boot: int = 1000, rng_seed: int = 0):
-    """(mean, std, ci_low, ci_high, n_pairs) of a pair metric over one class. The bootstrap draws
+    """(mean, std, ci_low, ci_high, n_pairs) of a pair metric over one kind of pairs. The bootstrap draws
     init seeds and order seeds independently, with replacement; a run weighs (times its init
     seed was drawn) x (times its order seed was drawn), a pair the product of its runs' weights."""
     items = [(k, v) for k, v in values.items() if np.isfinite(v)]
@@ -63,9 +65,9 @@ def seed_bootstrap(values: dict[tuple[RunSpec, RunSpec], float], n_boot: int = 1
 
 
 def pair_metrics(a: SeedData, b: SeedData, params: dict) -> dict[str, float]:
-    """The class comparisons of one pair: PE and APC-1 of the parameters (from `params`, the pair's
-    values computed by cells.pair_values), CKA and disagreement where embeddings and predictions
-    were loaded."""
+    """The comparisons of one pair: PE and APC-1 of the parameters (from `params`, the pair's
+    values computed by cells.aligned_pair_metrics), CKA and disagreement where embeddings and
+    predictions were loaded."""
     out = {m: params[m] for m in PARAM_METRICS}
     if a.h is not None and b.h is not None:
         out["cka"] = linear_cka(a.h, b.h)
@@ -74,11 +76,11 @@ def pair_metrics(a: SeedData, b: SeedData, params: dict) -> dict[str, float]:
     return out
 
 
-def acc_components(acc: dict[RunSpec, float]) -> dict[str, float]:
+def acc_components(test_acc: dict[RunSpec, float]) -> dict[str, float]:
     """Variance components of test accuracy (method of moments, one run per init x order): init,
     order, interaction (with one run per cell, confounded with rounding noise), and jitter
     (half the mean squared difference of runs that differ in the jitter alone)."""
-    base = {(r.seed, r.order_seed): v for r, v in acc.items() if r.jitter == 0}
+    base = {(r.seed, r.order_seed): v for r, v in test_acc.items() if r.jitter == 0}
     inits, orders = sorted({i for i, _ in base}), sorted({o for _, o in base})
     out = {}
     if len(inits) > 1 and len(orders) > 1 and len(base) == len(inits) * len(orders):
@@ -90,7 +92,7 @@ def acc_components(acc: dict[RunSpec, float]) -> dict[str, float]:
         out["var_init"] = float((n_o * (r ** 2).sum() / (n_i - 1) - ms_res) / n_o)
         out["var_order"] = float((n_i * (c ** 2).sum() / (n_o - 1) - ms_res) / n_i)
         out["var_interaction"] = float(ms_res)
-    diffs = [(v - base[(r.seed, r.order_seed)]) ** 2 / 2 for r, v in acc.items()
+    diffs = [(v - base[(r.seed, r.order_seed)]) ** 2 / 2 for r, v in test_acc.items()
              if r.jitter and (r.seed, r.order_seed) in base]
     if diffs:
         out["var_jitter"] = float(np.mean(diffs))
@@ -99,7 +101,7 @@ def acc_components(acc: dict[RunSpec, float]) -> dict[str, float]:
 
 def distance_over_epochs(seeds: dict[RunSpec, SeedData], pairs: list[tuple[RunSpec, RunSpec]]) -> np.ndarray:
     """Mean over pairs of the relative W1 distance ||W1_a - W1_b|| / ||W1_a|| at each epoch, (E+1,):
-    no alignment (a class's pairs that share an init start at 0; a one-ulp nudge starts at ~1e-7)."""
+    no alignment (a kind's pairs that share an init start at 0; a one-ulp nudge starts at ~1e-7)."""
     def flat(r):  # (E+1, H*D) float64
         w = seeds[r].traj["W1"]
         return w.reshape(len(w), -1).astype(np.float64)
@@ -109,28 +111,25 @@ def distance_over_epochs(seeds: dict[RunSpec, SeedData], pairs: list[tuple[RunSp
 
 
 def source_rows(lam: float, C: int, runs: dict[RunSpec, SeedData], n_boot: int) -> tuple[list[dict], list[dict]]:
-    """metrics.csv rows of one cell's decomposition (mode `pairs_<class>`; target params for PE
+    """metrics.csv rows of one cell's decomposition (mode `pairs_<kind>`; target params for PE
     and APC-1, function for CKA and disagreement; test-accuracy variance components, mode
-    `sources`) and its distance-over-epochs rows (metric `w1_distance`, one per class and epoch)."""
-    from underspec.measures.cells import (  # the pair metrics of the main analysis, computed the same way
-        _row,
-        pair_values,
-    )
-
+    `sources_<component>`) and its distance-over-epochs rows (metric `w1_distance.<kind>`, one
+    per kind and epoch)."""
     rows, erows = [], []
-    for cls, pairs in classify(runs).items():
+    for kind, pairs in pairs_by_kind(runs).items():
         if not pairs:
             continue
-        params = pair_values(runs, "params", pairs=pairs)
+        params = aligned_pair_metrics(runs, "params", pairs=pairs)
         vals = {p: pair_metrics(runs[p[0]], runs[p[1]], params[p]) for p in pairs}
         for metric in ("pe", "apc1", "cka", "disagreement"):
             one = {p: v[metric] for p, v in vals.items() if metric in v}
             if one:
                 target = "params" if metric in PARAM_METRICS else "function"
-                rows.append(_row(lam, C, target, metric, f"pairs_{cls}", seed_bootstrap(one, n_boot)))
+                rows.append(metric_row(RowKey(lam, C, target, metric, f"pairs_{kind}"), seed_bootstrap(one, n_boot)))
         for e, d in enumerate(distance_over_epochs(runs, pairs)):
             erows.append({"lambda": lam, "classes": C, "target": "params", "epoch": e,
-                          "metric": f"w1_distance.{cls}", "mean": float(d)})
+                          "metric": f"w1_distance.{kind}", "mean": float(d)})
     for name, v in acc_components({r: sd.test_acc for r, sd in runs.items()}).items():
-        rows.append(_row(lam, C, "function", "test_acc", f"sources_{name}", (v, float("nan"), v, v, len(runs))))
+        rows.append(metric_row(RowKey(lam, C, "function", "test_acc", f"sources_{name}"),
+                               (v, float("nan"), v, v, len(runs))))
     return rows, erows

@@ -3,7 +3,7 @@ once (the cells share their seeds), contrasts fixed before looking, effect sizes
 intervals, and a verdict that says no more than the data allow. Pure numpy.
 
 Input: PE per pair of seeds in each (lambda, C) cell (all pairs). C = 2 never enters (PE is
-undefined there); C >= 3 is pooled.
+undefined there); C >= 3 (PE_MIN_CLASSES) is pooled.
 """
 from __future__ import annotations
 
@@ -11,42 +11,39 @@ import warnings
 
 import numpy as np
 
+from underspec.measures.metrics import drawn_pairs, pair_matrix, seed_draws
+
 Cell = tuple[float, int]
-
-
-def pair_matrix(values: dict[tuple[int, int], float], seeds: list[int]) -> np.ndarray:
-    """(n, n) symmetric matrix of a pair metric, NaN on the diagonal and where missing."""
-    V = np.full((len(seeds), len(seeds)), np.nan)
-    for (a, b), v in values.items():
-        V[seeds.index(a), seeds.index(b)] = V[seeds.index(b), seeds.index(a)] = v
-    return V
+PE_MIN_CLASSES = 3  # PE is undefined at C = 2 (every W2 |Pearson| is 1): the trends pool C >= 3
 
 
 def boot_cell_means(pe: dict[Cell, dict], seeds: list[int], n_boot: int, rng_seed: int = 0):
-    """{cell: (n_boot,) means over the distinct pairs of each seed resample}, the first entry the
-    observed mean. The same resamples serve every cell: the cells share their seeds."""
-    n = len(seeds)
-    idx = np.vstack([np.arange(n), np.random.default_rng(rng_seed).integers(0, n, size=(n_boot, n))])
-    upper = np.triu(np.ones((n, n), bool), 1)
+    """{cell: (1 + n_boot,) means over the distinct pairs of each seed resample}, the first entry
+    the observed mean. The same resamples serve every cell: the cells share their seeds."""
+    idx = observed_and_draws(len(seeds), n_boot, rng_seed)
     out = {}
     for cell, values in pe.items():
-        M = pair_matrix(values, seeds)[idx[:, :, None], idx[:, None, :]]  # (1 + n_boot, n, n)
-        M = np.where(upper, M, np.nan)
+        M = drawn_pairs(pair_matrix(values, seeds), idx)  # (1 + n_boot, n, n)
         with np.errstate(invalid="ignore"):
             out[cell] = np.nansum(M, (1, 2)) / np.isfinite(M).sum((1, 2))
     return out
 
 
+def observed_and_draws(n: int, n_boot: int, rng_seed: int = 0) -> np.ndarray:
+    """(1 + n_boot, n): the observed seeds, arange(n), then metrics.seed_draws' resamples."""
+    return np.vstack([np.arange(n), seed_draws(n, n_boot, rng_seed)])
+
+
 def contrasts(means: dict[Cell, np.ndarray]) -> dict[str, tuple[str, np.ndarray, int]]:
     """name -> (the paper's statement, the contrast per resample, its expected sign)."""
-    lams = sorted({lam for lam, C in means if C >= 3})
-    cs = sorted({C for _, C in means if C >= 3})
+    lams = sorted({lam for lam, C in means if C >= PE_MIN_CLASSES})
+    cs = sorted({C for _, C in means if C >= PE_MIN_CLASSES})
     by_lam = {lam: np.nanmean([means[(lam, C)] for C in cs if (lam, C) in means], 0) for lam in lams}
     by_c = np.array([np.nanmean([means[(lam, C)] for lam in lams if (lam, C) in means], 0) for C in cs])
     out = {}
     if len(cs) >= 2:
         x = np.array(cs, float) - np.mean(cs)
-        out["pe_rises_with_C"] = ("PE grows with the number of classes (slope of PE per class, C >= 3)",
+        out["pe_rises_with_C"] = (f"PE grows with the number of classes (slope of PE per class, C >= {PE_MIN_CLASSES})",
                                   (x[:, None] * (by_c - by_c.mean(0))).sum(0) / (x * x).sum(), +1)
     inner = [lam for lam in lams if 0 < lam < lams[-1]]
     if 0.0 in by_lam and inner:
@@ -78,7 +75,7 @@ def verdict(lo: float, hi: float, sign: int, est: float, floor: float, n_seeds: 
 def trend_rows(pe: dict[Cell, dict], seeds: list[int], n_boot: int = 2000, noise: float = 0.0):
     """Rows for trends.csv (one per contrast) and the argmax of the lambda means per resample
     (description only: an argmax picked on the same resample is not tested)."""
-    pe = {cell: v for cell, v in pe.items() if cell[1] >= 3}
+    pe = {cell: v for cell, v in pe.items() if cell[1] >= PE_MIN_CLASSES}
     if not pe:
         return [], {}
     with warnings.catch_warnings():  # a resample of one distinct seed has no pair: NaN, said once below
@@ -110,7 +107,7 @@ def within_cell_spearman(x: dict[Cell, dict], y: dict[Cell, dict], seeds: list[i
     from scipy.stats import rankdata
 
     n = len(seeds)
-    draws = [np.arange(n)] + list(np.random.default_rng(rng_seed).integers(0, n, size=(n_boot, n)))
+    draws = list(observed_and_draws(n, n_boot, rng_seed))
     rhos = []
     for idx in draws:
         zx, zy = [], []

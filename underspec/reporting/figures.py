@@ -2,6 +2,7 @@
 and representation, aligned unit pictures, and PCA animations of the probe embeddings."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -12,33 +13,63 @@ import numpy as np  # noqa: E402
 from matplotlib import animation  # noqa: E402
 
 from underspec.measures.alignment import match, pearson_rows  # noqa: E402
+from underspec.measures.barrier import METHODS  # noqa: E402
+from underspec.measures.results import RowIndex, RowKey  # noqa: E402
 
 NAMES = {"pe": "PE", "apc1": "APC-1", "apc2": "APC-2", "cka": "linear CKA", "disagreement": "disagreement"}
 
 
-def _grid(rows, target, metric, mode, lambdas, classes):
-    M = np.full((len(lambdas), len(classes)), np.nan)
-    for r in rows:
-        if r["target"] == target and r["metric"] == metric and r["mode"] == mode:
-            M[lambdas.index(r["lambda"]), classes.index(r["classes"])] = r["mean"]
-    return M
+@dataclass
+class Plane:
+    """The lambda x C plane of a figure: the rows' lambdas and Cs, sorted, and the rows' index."""
+
+    lambdas: list[float]
+    classes: list[int]
+    index: RowIndex
+
+    @classmethod
+    def of(cls, rows) -> Plane:
+        return cls(sorted({r["lambda"] for r in rows}), sorted({r["classes"] for r in rows}), RowIndex(rows))
+
+    def values(self, target: str, metric: str, mode: str) -> np.ndarray:
+        """(len(lambdas), len(classes)) means of one kind of row, NaN where a cell has none."""
+        M = np.full((len(self.lambdas), len(self.classes)), np.nan)
+        for i, lam in enumerate(self.lambdas):
+            for j, C in enumerate(self.classes):
+                r = self.index.get(RowKey(lam, C, target, metric, mode))
+                if r is not None:
+                    M[i, j] = r["mean"]
+        return M
 
 
-def _heatmap(ax, M, lambdas, classes, title, vmin=0.0, vmax=1.0, na_cols=()):
-    """M (len(lambdas), len(classes)), one cell per (lambda, C), values printed in the cells."""
+@dataclass
+class Heat:
+    """One heatmap: values M (len(lambdas), len(classes)), its title, colour range, and the
+    columns (values of C) printed n/a."""
+
+    M: np.ndarray
+    title: str
+    vmin: float = 0.0
+    vmax: float = 1.0
+    na_cols: tuple = ()
+
+
+def _heatmap(ax, plane: Plane, heat: Heat):
+    """One cell per (lambda, C), values printed in the cells."""
+    M, vmin, vmax, classes = heat.M, heat.vmin, heat.vmax, plane.classes
     im = ax.imshow(M, vmin=vmin, vmax=vmax, cmap="viridis", aspect="auto", origin="lower")
     for i in range(M.shape[0]):
         for j in range(M.shape[1]):
-            if classes[j] in na_cols:
+            if classes[j] in heat.na_cols:
                 ax.text(j, i, "n/a", ha="center", va="center", fontsize=7, color="grey")
             elif np.isfinite(M[i, j]):
                 ax.text(j, i, f"{M[i, j]:.2f}", ha="center", va="center", fontsize=7,
                         color="white" if M[i, j] < 0.5 * (vmin + vmax) else "black")
     ax.set_xticks(range(len(classes)), classes)
     ax.set_xlabel("classes C")
-    ax.set_yticks(range(len(lambdas)), [repr(x) for x in lambdas])
+    ax.set_yticks(range(len(plane.lambdas)), [repr(x) for x in plane.lambdas])
     ax.set_ylabel("lambda")
-    ax.set_title(title, fontsize=9)
+    ax.set_title(heat.title, fontsize=9)
     return im
 
 
@@ -77,15 +108,14 @@ def chance_marks(ax, cb, rows, target, metric) -> str:
 def fig3_1(rows, path: Path, mode: str = "reference") -> list[str]:
     """PE, APC-1, APC-2 as lambda x C heatmaps, parameters (top) and cumulative gradients (bottom);
     returns the panels' titles."""
-    lambdas = sorted({r["lambda"] for r in rows})
-    classes = sorted({r["classes"] for r in rows})
+    plane = Plane.of(rows)
     fig, axes = plt.subplots(2, 3, figsize=(15, 8), constrained_layout=True)
     titles = []
     for i, target in enumerate(("params", "grads")):
         for j, metric in enumerate(("pe", "apc1", "apc2")):
-            M = _grid(rows, target, metric, mode, lambdas, classes)
+            M = plane.values(target, metric, mode)
             title = f"{NAMES[metric]}, {'parameters' if i == 0 else 'gradients'} ({mode})"
-            im = _heatmap(axes[i, j], M, lambdas, classes, title, na_cols=(2,) if metric == "pe" else ())
+            im = _heatmap(axes[i, j], plane, Heat(M, title, na_cols=(2,) if metric == "pe" else ()))
             said = chance_marks(axes[i, j], fig.colorbar(im, ax=axes[i, j]), rows, target, metric)
             axes[i, j].set_title(f"{title}\n{said}", fontsize=9)
             titles.append(f"{title}\n{said}")
@@ -97,20 +127,16 @@ def fig3_1(rows, path: Path, mode: str = "reference") -> list[str]:
     return titles
 
 
-BARRIER_METHODS = ("identity", "paper", "weight", "activation", "weight+repair")
-
-
 def barriers_fig(rows, path: Path) -> None:
     """Test-loss barrier along the linear path after each matching, lambda x C, all pairs; the
     same-run yardstick (last two checkpoints of one run) last."""
-    lambdas = sorted({r["lambda"] for r in rows})
-    classes = sorted({r["classes"] for r in rows})
-    keys = [f"loss_barrier.{m}" for m in BARRIER_METHODS] + ["loss_barrier.same_run"]
-    grids = [_grid(rows, "barrier", k, "all_pairs", lambdas, classes) for k in keys]
+    plane = Plane.of(rows)
+    keys = [f"loss_barrier.{m}" for m in METHODS] + ["loss_barrier.same_run"]
+    grids = [plane.values("barrier", k, "all_pairs") for k in keys]
     hi = max([float(np.nanmax(g)) for g in grids if np.isfinite(g).any()] or [1.0])
     fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 4.2), constrained_layout=True)
     for ax, k, M in zip(axes, keys, grids, strict=True):
-        fig.colorbar(_heatmap(ax, M, lambdas, classes, k.replace("loss_barrier.", "matching: "), vmax=hi), ax=ax)
+        fig.colorbar(_heatmap(ax, plane, Heat(M, k.replace("loss_barrier.", "matching: "), vmax=hi)), ax=ax)
     fig.suptitle("Loss barrier on the test set along (1 - a) theta_A + a P(theta_B), all pairs of seeds "
                  "(last panel: the same run's epochs E-1 and E, the yardstick for 'close to zero')", fontsize=10)
     fig.savefig(path, dpi=100)
@@ -125,7 +151,7 @@ def interpolation_fig(paths: dict, path: Path, alphas) -> None:
     for i, (lam, C) in enumerate(cells):
         for j, what in enumerate(("test loss", "test error")):
             ax = axes[i, j]
-            for m in BARRIER_METHODS:
+            for m in METHODS:
                 curves = np.array([p[m][j] for p in paths[(lam, C)].values()])  # (pairs, alphas)
                 line, = ax.plot(alphas, curves.mean(0), label=m)
                 ax.fill_between(alphas, curves.min(0), curves.max(0), color=line.get_color(), alpha=0.15)
@@ -139,16 +165,15 @@ def interpolation_fig(paths: dict, path: Path, alphas) -> None:
 def rotation_fig(rows, path: Path) -> None:
     """Trained (all pairs) beside the rotation null, APC-1 and PE, for parameters and gradients:
     where the two look alike, the similarity is a shared subspace, not corresponding units."""
-    lambdas = sorted({r["lambda"] for r in rows})
-    classes = sorted({r["classes"] for r in rows})
+    plane = Plane.of(rows)
     fig, axes = plt.subplots(2, 4, figsize=(20, 8), constrained_layout=True)
     for i, target in enumerate(("params", "grads")):
         for j, (metric, mode) in enumerate((("apc1", "all_pairs"), ("apc1", "chance_rotation"),
                                             ("pe_authors", "all_pairs"), ("pe_authors", "chance_rotation"))):
-            M = _grid(rows, target, metric, mode, lambdas, classes)
+            M = plane.values(target, metric, mode)
             what = "trained" if mode == "all_pairs" else "rotation null"
             name = "PE (the authors' at C = 2)" if metric == "pe_authors" else NAMES[metric]
-            im = _heatmap(axes[i, j], M, lambdas, classes, f"{name}, {target}: {what}")
+            im = _heatmap(axes[i, j], plane, Heat(M, f"{name}, {target}: {what}"))
             fig.colorbar(im, ax=axes[i, j])
     fig.suptitle("Trained networks beside the rotation null (the other network's live units re-mixed by a "
                  "random rotation: same subspace, unit identity scrambled). Trained minus null, with its "
@@ -184,20 +209,19 @@ def over_epochs(erows, path: Path, rows=()) -> None:
 
 def function_fig(rows, path: Path) -> None:
     """Representation (CKA) and function (disagreement, accuracy spread) across seeds."""
-    lambdas = sorted({r["lambda"] for r in rows})
-    classes = sorted({r["classes"] for r in rows})
+    plane = Plane.of(rows)
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5), constrained_layout=True)
     for ax, (metric, mode, vmax, title) in zip(axes, [
             ("cka", "all_pairs", 1.0, "linear CKA of probe embeddings (all pairs)"),
             ("disagreement", "all_pairs", None, "test-set prediction disagreement (all pairs)"),
             ("test_acc", "seeds", None, "final test accuracy, mean over seeds")], strict=True):
-        M = _grid(rows, "function", metric, mode, lambdas, classes)
+        M = plane.values("function", metric, mode)
         hi = vmax if vmax else (np.nanmax(M) if np.isfinite(M).any() else 1.0)
         lo = 0.0 if metric != "test_acc" else (np.nanmin(M) if np.isfinite(M).any() else 0.0)
-        ch = _grid(rows, "function", metric, "chance_init", lambdas, classes)
+        ch = plane.values("function", metric, "chance_init")
         if np.isfinite(ch).any():
             hi = max(hi, np.nanmax(ch))
-        cb = fig.colorbar(_heatmap(ax, M, lambdas, classes, title, vmin=lo, vmax=hi), ax=ax)
+        cb = fig.colorbar(_heatmap(ax, plane, Heat(M, title, vmin=lo, vmax=hi)), ax=ax)
         if metric != "test_acc":
             said = chance_marks(ax, cb, rows, "function", metric)
             ax.set_title(f"{title}\n{said} (untrained networks)", fontsize=9)
@@ -208,28 +232,28 @@ def function_fig(rows, path: Path) -> None:
 def unit_pictures(seeds: dict, ref: int, key: str, path: Path, title: str) -> None:
     """Each seed's W1 rows (or cumulative W1 gradients) as 28x28 images, units in the reference's
     order through the Hungarian matching, and the across-seed variance of the aligned units."""
-    order = [ref] + [s for s in sorted(seeds) if s != ref]
+    shown = [ref] + [s for s in sorted(seeds) if s != ref]
     A = seeds[ref].traj[key][-1].astype(np.float64)
     H = A.shape[0]
     aligned = []
-    for s in order:
+    for s in shown:
         B = seeds[s].traj[key][-1].astype(np.float64)
         perm = match(pearson_rows(A, B))
         sign = np.sign(pearson_rows(A, B)[np.arange(H), perm])[:, None]
         aligned.append(B[perm] * np.where(sign == 0, 1, sign))
     aligned = np.stack(aligned)  # (S, H, 784), sign-flipped so matched units look alike
-    fig, axes = plt.subplots(len(order) + 1, H, figsize=(H * 0.9, (len(order) + 1) * 0.95))
+    fig, axes = plt.subplots(len(shown) + 1, H, figsize=(H * 0.9, (len(shown) + 1) * 0.95))
     lim = np.abs(aligned).max() or 1.0
-    for r in range(len(order) + 1):
+    for r in range(len(shown) + 1):
         for u in range(H):
             ax = axes[r, u]
-            img = aligned[r, u] if r < len(order) else aligned[:, u].var(0)
-            ax.imshow(img.reshape(28, 28), cmap="RdBu_r" if r < len(order) else "magma",
-                      vmin=-lim if r < len(order) else None, vmax=lim if r < len(order) else None)
+            img = aligned[r, u] if r < len(shown) else aligned[:, u].var(0)
+            ax.imshow(img.reshape(28, 28), cmap="RdBu_r" if r < len(shown) else "magma",
+                      vmin=-lim if r < len(shown) else None, vmax=lim if r < len(shown) else None)
             ax.set_xticks([])
             ax.set_yticks([])
             if u == 0:
-                ax.set_ylabel("var" if r == len(order) else f"s{order[r]}", fontsize=7)
+                ax.set_ylabel("var" if r == len(shown) else f"s{shown[r]}", fontsize=7)
     fig.suptitle(title, fontsize=9)
     fig.savefig(path, dpi=90)
     plt.close(fig)

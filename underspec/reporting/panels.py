@@ -16,11 +16,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from underspec.measures.results import CSV_COLUMNS, RowIndex, RowKey  # noqa: E402
+
 PANEL_AXES = ("hidden", "lr", "batch_size")
 SHOWN = (("params", "pe", "all_pairs", "PE"), ("function", "disagreement", "all_pairs", "disagreement"),
          ("barrier", "loss_barrier.weight", "all_pairs", "loss barrier (weight matching)"),
          ("function", "test_acc", "seeds", "test accuracy"))
-COLUMNS = [*PANEL_AXES, "lambda", "classes", "target", "metric", "mode", "mean", "std", "ci_low", "ci_high", "n_pairs"]
+COLUMNS = [*PANEL_AXES, *CSV_COLUMNS]
 
 
 def panel_rows(results: dict[tuple, list[dict]]) -> list[dict]:
@@ -35,15 +37,21 @@ def varied(rows: list[dict]) -> list[str]:
     return [a for a in PANEL_AXES if len({r[a] for r in rows}) > 1][:2]
 
 
+def _panels(rows: list[dict]) -> list[tuple]:
+    """The panels' (hidden, lr, batch_size), sorted."""
+    return sorted({tuple(r[a] for a in PANEL_AXES) for r in rows})
+
+
 def panels_fig(rows: list[dict], path: Path) -> None:
     axes_names = varied(rows)
     cells = sorted({(r["lambda"], r["classes"]) for r in rows})
+    index, panels = RowIndex(rows, PANEL_AXES), _panels(rows)
     fig, axs = plt.subplots(len(cells), len(SHOWN), figsize=(4.2 * len(SHOWN), 3.4 * len(cells)),
                             squeeze=False, constrained_layout=True)
     for i, cell in enumerate(cells):
         for j, (target, metric, mode, title) in enumerate(SHOWN):
-            sel = [r for r in rows if (r["lambda"], r["classes"], r["target"], r["metric"], r["mode"])
-                   == (*cell, target, metric, mode)]
+            found = (index.get(RowKey(*cell, target, metric, mode), at=panel) for panel in panels)
+            sel = [r for r in found if r is not None]
             _draw(axs[i, j], sel, axes_names, f"{title}\nlambda={cell[0]!r}, C={cell[1]}")
     fig.suptitle(f"The panels side by side, over {' x '.join(axes_names)}")
     fig.savefig(path, dpi=90)
@@ -79,11 +87,6 @@ def _draw(ax, sel: list[dict], names: list[str], title: str) -> None:
     plt.colorbar(im, ax=ax)
 
 
-def _find(rows, panel, cell, kind) -> dict | None:
-    return next((r for r in rows if tuple(r[a] for a in PANEL_AXES) == panel and (r["lambda"], r["classes"]) == cell
-                 and (r["target"], r["metric"], r["mode"]) == kind), None)
-
-
 def panels_md(rows: list[dict]) -> str:
     """The top-level report: one table per (lambda, C), a line per panel."""
     out = ["# The panels side by side", "", "Each panel's own report is in its folder. All-pairs means with 95% "
@@ -91,10 +94,11 @@ def panels_md(rows: list[dict]) -> str:
            "these rows; `figures/panels.png` draws them. PE's chance is 1/H: across widths compare "
            "(PE - 1/H)/(1 - 1/H), not PE.", ""]
     header = "| " + " | ".join([*PANEL_AXES, *(s[3] for s in SHOWN)]) + " |"
+    index = RowIndex(rows, PANEL_AXES)
     for cell in sorted({(r["lambda"], r["classes"]) for r in rows}):
         out += [f"## lambda={cell[0]!r}, C={cell[1]}", "", header, "|" + "---|" * (len(PANEL_AXES) + len(SHOWN))]
-        for panel in sorted({tuple(r[a] for a in PANEL_AXES) for r in rows}):
-            found = [_find(rows, panel, cell, (t, m, mode)) for t, m, mode, _ in SHOWN]
+        for panel in _panels(rows):
+            found = [index.get(RowKey(*cell, t, m, mode), at=panel) for t, m, mode, _ in SHOWN]
             cols = ["n/a" if r is None or r["mean"] != r["mean"] else
                     f"{r['mean']:.3g} [{r['ci_low']:.3g}, {r['ci_high']:.3g}]" for r in found]
             out.append("| " + " | ".join([*map(str, panel), *cols]) + " |")

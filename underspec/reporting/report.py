@@ -9,9 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from underspec.measures.barrier import ALPHAS
+from underspec.measures.barrier import ALPHAS, METHODS
 from underspec.measures.metrics import NEAR_DEAD_FRACTION
-from underspec.measures.trends import trend_rows, within_cell_spearman
+from underspec.measures.nulls import NOISE_BAND, ROTATION_DRAWS
+from underspec.measures.results import CSV_COLUMNS, EPOCH_COLUMNS, Analysis, RowIndex, RowKey
+from underspec.measures.trends import PE_MIN_CLASSES, trend_rows, within_cell_spearman
 from underspec.reporting import figures
 from underspec.reporting.sources_report import sources_fig, sources_md
 
@@ -32,12 +34,30 @@ def gif_cells(spec: str, cells) -> list[tuple[float, int]]:
     return [(lam, C) for lam in picks if lam is not None and (lam, C) in cells]
 
 
-def write_outputs(out: Path, cfg, loaded, rows, erows, notes, csv_text, epoch_csv) -> list[Path]:
+def write_outputs(out: Path, cfg, analysis: Analysis) -> list[Path]:
+    """One panel's outputs in `out`: metrics.csv, metrics_over_epochs.csv, the figures, trends.csv
+    and report.md; returns the files written. cfg: the AnalyzeConfig."""
+    rows, erows, loaded = analysis.rows, analysis.epoch_rows, analysis.loaded
     figs = out / "figures"
     figs.mkdir(parents=True, exist_ok=True)
     files = [out / "metrics.csv", out / "metrics_over_epochs.csv"]
-    files[0].write_text(csv_text)
-    files[1].write_text(epoch_csv)
+    files[0].write_text(to_csv(rows, CSV_COLUMNS))
+    files[1].write_text(to_csv(erows, EPOCH_COLUMNS))
+    files += _metric_figures(analysis, figs)
+    for (lam, C), seeds in sorted(loaded.cells.items()):
+        ref = cfg.reference_seed if cfg.reference_seed in seeds else min(seeds)
+        files += _cell_figures(figs, (lam, C), seeds, ref)
+    trends, argmax = trends_of(loaded, rows, cfg.bootstrap)
+    (out / "trends.csv").write_text(to_csv(trends, TREND_COLUMNS))
+    (out / "report.md").write_text(report_md(cfg, loaded, rows, analysis.notes) + trends_md(trends, argmax, loaded)
+                                   + barrier_md(rows, loaded, cfg.bootstrap) + sources_md(rows))
+    files += [out / "trends.csv", out / "report.md"]
+    return files
+
+
+def _metric_figures(analysis: Analysis, figs: Path) -> list[Path]:
+    """The figures drawn from the rows (and the kept cells' paths); returns those written."""
+    rows, erows, files = analysis.rows, analysis.epoch_rows, []
     if rows:
         figures.fig3_1(rows, figs / "fig3_1.png")
         figures.fig3_1(rows, figs / "fig3_1_all_pairs.png", mode="all_pairs")
@@ -47,8 +67,8 @@ def write_outputs(out: Path, cfg, loaded, rows, erows, notes, csv_text, epoch_cs
     if any(r["target"] == "barrier" for r in rows):
         figures.barriers_fig(rows, figs / "barriers.png")
         files.append(figs / "barriers.png")
-    if loaded.paths:
-        figures.interpolation_fig(loaded.paths, figs / "interpolation.png", ALPHAS)
+    if analysis.loaded.paths:
+        figures.interpolation_fig(analysis.loaded.paths, figs / "interpolation.png", ALPHAS)
         files.append(figs / "interpolation.png")
     main_erows = [e for e in erows if not e["metric"].startswith("w1_distance.")]
     if main_erows:
@@ -56,31 +76,31 @@ def write_outputs(out: Path, cfg, loaded, rows, erows, notes, csv_text, epoch_cs
         files.append(figs / "over_epochs.png")
     if sources_fig(rows, erows, figs / "sources.png"):
         files.append(figs / "sources.png")
-    for (lam, C), seeds in sorted(loaded.cells.items()):
-        ref = cfg.reference_seed if cfg.reference_seed in seeds else min(seeds)
-        for key, what in (("W1", "weights"), ("grad_W1", "cumulative gradients")):
-            p = figs / f"units_{key}_l{lam!r}_c{C}.png"
-            figures.unit_pictures(seeds, ref, key, p, f"W1 {what}, lambda={lam!r}, C={C}: rows = seeds "
-                                  f"(s{ref} is the reference), units aligned to it; last row: variance")
-            files.append(p)
-        t0 = time.time()
-        emb = {s: (sd.extra["h_all"], sd.extra["y"]) for s, sd in seeds.items() if "h_all" in sd.extra}
-        if emb:
-            p = figs / f"pca_l{lam!r}_c{C}.gif"
-            figures.pca_gif(emb, p, f"probe embeddings, 2-D PCA per seed, lambda={lam!r}, C={C}")
-            files.append(p)
-            print(f"analyze: {p.name} took {time.time() - t0:.1f} s", file=sys.stderr)
-    trends, argmax = trends_of(loaded, rows, cfg.bootstrap)
-    (out / "trends.csv").write_text(to_csv(trends, TREND_COLUMNS))
-    (out / "report.md").write_text(report_md(cfg, loaded, rows, notes) + trends_md(trends, argmax, loaded)
-                                   + barrier_md(rows, loaded, cfg.bootstrap) + sources_md(rows))
-    files += [out / "trends.csv", out / "report.md"]
+    return files
+
+
+def _cell_figures(figs: Path, cell: tuple[float, int], seeds: dict, ref: int) -> list[Path]:
+    """A kept cell's unit pictures (weights, cumulative gradients) and its PCA animation."""
+    (lam, C), files = cell, []
+    for key, what in (("W1", "weights"), ("grad_W1", "cumulative gradients")):
+        p = figs / f"units_{key}_l{lam!r}_c{C}.png"
+        figures.unit_pictures(seeds, ref, key, p, f"W1 {what}, lambda={lam!r}, C={C}: rows = seeds "
+                              f"(s{ref} is the reference), units aligned to it; last row: variance")
+        files.append(p)
+    t0 = time.time()
+    emb = {s: (sd.extra["h_all"], sd.extra["y"]) for s, sd in seeds.items() if "h_all" in sd.extra}
+    if emb:
+        p = figs / f"pca_l{lam!r}_c{C}.gif"
+        figures.pca_gif(emb, p, f"probe embeddings, 2-D PCA per seed, lambda={lam!r}, C={C}")
+        files.append(p)
+        print(f"analyze: {p.name} took {time.time() - t0:.1f} s", file=sys.stderr)
     return files
 
 
 def trends_of(loaded, rows, n_boot: int):
-    """The trend tests over the cells with C >= 3, with PE's noise floor as the tie margin."""
-    noise = [r["mean"] for r in rows if r["metric"] == "pe_noise" and r["classes"] >= 3 and np.isfinite(r["mean"])]
+    """The trend tests over the cells with C >= PE_MIN_CLASSES, with PE's noise floor as the tie margin."""
+    noise = [r["mean"] for r in rows
+             if r["metric"] == "pe_noise" and r["classes"] >= PE_MIN_CLASSES and np.isfinite(r["mean"])]
     return trend_rows(loaded.pe_pairs, sorted(loaded.seeds), max(n_boot, 200), float(np.mean(noise)) if noise else 0.0)
 
 
@@ -97,12 +117,13 @@ def trends_md(trends, argmax, loaded) -> str:
         return ""
     lines = ["", "## The paper's trend claims, tested", "",
              f"One bootstrap over whole seeds ({len(loaded.seeds)} seeds), the same resamples for every cell; "
-             "PE of all pairs, C >= 3 pooled; 95% intervals. A difference below twice PE's noise floor is a tie.",
+             f"PE of all pairs, C >= {PE_MIN_CLASSES} pooled; 95% intervals. A difference below twice PE's "
+             "noise floor is a tie.",
              "", "| claim | effect | 95% interval | verdict | why |", "|---|---|---|---|---|"]
     lines += [f"| {t['statement']} | {t['estimate']:+.3f} | {t['ci_low']:+.3f} to {t['ci_high']:+.3f} "
               f"| {t['verdict']} | {t['why']} |" for t in trends]
-    lines += ["", "Which lambda has the highest mean PE (over C >= 3), share of resamples (a description, "
-              "not a test): " + ", ".join(f"{lam!r}: {share:.2f}" for lam, share in argmax.items())]
+    lines += ["", f"Which lambda has the highest mean PE (over C >= {PE_MIN_CLASSES}), share of resamples "
+              "(a description, not a test): " + ", ".join(f"{lam!r}: {share:.2f}" for lam, share in argmax.items())]
     return "\n".join(lines) + "\n"
 
 
@@ -123,20 +144,21 @@ def barrier_md(rows, loaded, n_boot: int) -> str:
              "to A's (mean over cells of the all-pairs means; range over cells). Yardstick: the barrier "
              "between one run's epochs E-1 and E.", "", "| matching | loss barrier | range | error barrier "
              "| of the identity barrier |", "|---|---|---|---|---|"]
-    for m in ("identity", "paper", "weight", "activation", "weight+repair"):
+    for m in METHODS:
         mean, lo, hi = _mean_over_cells(rows, f"loss_barrier.{m}")
         err = _mean_over_cells(rows, f"error_barrier.{m}")[0]
         lines.append(f"| {m} | {mean:.3f} | {lo:.3f} to {hi:.3f} | {err:.3f} | {mean / ident:.0%} |")
     same = _mean_over_cells(rows, "loss_barrier.same_run")
     agree = _mean_over_cells(rows, "matching_agreement")
     rho, lo, hi = within_cell_spearman(
-        {c: v for c, v in loaded.pe_pairs.items() if c[1] >= 3},
+        {c: v for c, v in loaded.pe_pairs.items() if c[1] >= PE_MIN_CLASSES},
         {c: {k: v["loss_barrier.weight"] for k, v in b.items()} for c, b in loaded.barriers.items()},
         sorted(loaded.seeds), max(200, min(n_boot, 1000)))
     lines += [f"| same run, epochs E-1 and E | {same[0]:.3f} | {same[1]:.3f} to {same[2]:.3f} | | |", "",
               f"The paper's W1-only matching and weight matching agree on {agree[0]:.0%} of units (cells "
               f"{agree[1]:.0%} to {agree[2]:.0%}).", "",
-              f"PE against the weight-matched loss barrier, pair by pair within cells (C >= 3), ranks pooled: "
+              f"PE against the weight-matched loss barrier, pair by pair within cells (C >= {PE_MIN_CLASSES}), "
+              "ranks pooled: "
               f"Spearman {rho:+.2f}, 95% interval {lo:+.2f} to {hi:+.2f} (seed bootstrap)."]
     return "\n".join(lines) + "\n"
 
@@ -147,14 +169,13 @@ def chance_text(rows) -> str:
     return ", ".join(f"{x:.4f} (1/{round(1 / x)})" for x in levels) or "n/a"
 
 
-def _ci(rows, lam, C, target, metric, mode) -> str:
-    for r in rows:
-        if (r["lambda"], r["classes"], r["target"], r["metric"], r["mode"]) == (lam, C, target, metric, mode):
-            if not np.isfinite(r["mean"]):
-                return "n/a"
-            ci = f" [{r['ci_low']:.2f}, {r['ci_high']:.2f}]" if np.isfinite(r["ci_low"]) and mode != "seeds" else ""
-            return f"{r['mean']:.3f}{ci}"
-    return "n/a"
+def _ci(index: RowIndex, key: RowKey) -> str:
+    """A table entry: the row's mean and, except for a mode `seeds` row, its 95% interval."""
+    r = index.get(key)
+    if r is None or not np.isfinite(r["mean"]):
+        return "n/a"
+    ci = f" [{r['ci_low']:.2f}, {r['ci_high']:.2f}]" if np.isfinite(r["ci_low"]) and key.mode != "seeds" else ""
+    return f"{r['mean']:.3f}{ci}"
 
 
 TABLE = [  # (header, target, metric, mode)
@@ -180,23 +201,27 @@ def report_md(cfg, loaded, rows, notes) -> str:
              f"reference seed, {'the smallest' if cfg.reference_seed < 0 else cfg.reference_seed}, against each "
              "other) share that one seed, so their intervals are conditional on it.", "", definitions(rows), "",
              "| lambda | C | " + " | ".join(h for h, *_ in TABLE) + " |", "|---|---|" + "---|" * len(TABLE)]
+    index = RowIndex(rows)
     for lam, C in cells:
-        lines.append(f"| {lam!r} | {C} | " + " | ".join(_ci(rows, lam, C, *k) for _, *k in TABLE) + " |")
+        lines.append(f"| {lam!r} | {C} | " + " | ".join(_ci(index, RowKey(lam, C, *k)) for _, *k in TABLE) + " |")
     if loaded.problems or notes:
         lines += ["", "## Problems and notes", ""] + [f"- {x}" for x in loaded.problems + notes]
     return "\n".join(lines) + "\n"
 
 
 def definitions(rows) -> str:
+    """The report's definitions paragraph: chance levels, nulls and the near-dead rule, with the
+    numbers (draws, band, fraction) taken from the constants that set them."""
     return (f"Chance: PE {chance_text(rows)}; `pe_live`: `pe_live_chance`, the mean over pairs of "
             "1/max(n_live_a, n_live_b); APC of weights: independently initialised, untrained networks of the "
             "same C (`chance_init`); gradients: entries shuffled within each unit (`chance_shuffle`). Rotation "
-            "null (`chance_rotation`): the other network's live units re-mixed by a Haar-random rotation, 20 "
-            "draws per pair; it keeps the span of the units and scrambles which is which, so trained values "
-            "above it (`minus_rotation`, paired by pair, interval excluding 0) say the units correspond, not "
-            "only the subspace. PE noise floor (`pe_noise`): the std of PE when the near-dead weights "
-            "(|w| <= 1.5 lambda lr) are redrawn within that band; a difference below twice it is a tie. A unit "
-            f"is near-dead when its largest |weight| is below {NEAR_DEAD_FRACTION:g} of the layer's largest; "
+            "null (`chance_rotation`): the other network's live units re-mixed by a Haar-random rotation, "
+            f"{ROTATION_DRAWS} draws per pair; it keeps the span of the units and scrambles which is which, so "
+            "trained values above it (`minus_rotation`, paired by pair, interval excluding 0) say the units "
+            "correspond, not only the subspace. PE noise floor (`pe_noise`): the std of PE when the near-dead "
+            f"weights (|w| <= {NOISE_BAND:g} lambda lr) are redrawn within that band; a difference below twice "
+            "it is a tie. A unit is near-dead when its largest |weight| is below "
+            f"{NEAR_DEAD_FRACTION:g} of the layer's largest; "
             "`*_live` metrics match live units only (for gradients, the live units of the weights). PE at "
             "C = 2 is n/a (every W2 |Pearson| is 1: a tie); `pe_authors` is the authors' code's value, the "
             "fraction of W1 matches with p1(i) == i there: chance by construction. APC-2 at C = 2 is 1 by "

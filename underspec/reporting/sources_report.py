@@ -1,5 +1,6 @@
-"""The decomposition's figure (figures/sources.png) and report section, from the `pairs_<class>`
-and `sources_*` rows of metrics.csv and the `w1_distance.<class>` rows over epochs."""
+"""The decomposition's figure (figures/sources.png) and report section, from the `pairs_<kind>`
+and `sources_*` rows of metrics.csv and the `w1_distance.<kind>` rows over epochs (a kind of
+pairs: what differs between two runs, sources.PAIR_KINDS)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,7 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from underspec.measures.sources import CLASSES  # noqa: E402
+from underspec.measures.results import RowIndex, RowKey  # noqa: E402
+from underspec.measures.sources import PAIR_KINDS  # noqa: E402
 
 SHOWN = (("function", "disagreement", "prediction disagreement"), ("function", "cka", "1 - CKA"),
          ("params", "pe", "PE (aligned units)"), ("params", "apc1", "APC-1"))
@@ -21,50 +23,54 @@ def _cells(rows) -> list[tuple[float, int]]:
     return sorted({(r["lambda"], r["classes"]) for r in rows if r["mode"].startswith("pairs_")})
 
 
-def _get(rows, cell, target, metric, cls):
-    for r in rows:
-        if (r["lambda"], r["classes"], r["target"], r["metric"]) == (*cell, target, metric) and \
-                r["mode"] == f"pairs_{cls}":
-            return r
-    return None
+def _get(index: RowIndex, cell, target, metric, kind) -> dict | None:
+    return index.get(RowKey(*cell, target, metric, f"pairs_{kind}"))
 
 
 def sources_fig(rows, erows, path: Path) -> bool:
-    """One row of panels per cell: each class's metric with its 95% interval, and the classes'
+    """One row of panels per cell: each kind's metric with its 95% interval, and the kinds'
     relative W1 distance over epochs (log scale). False when there is nothing to draw."""
     cells = _cells(rows)
     if not cells:
         return False
+    index = RowIndex(rows)
     fig, axes = plt.subplots(len(cells), len(SHOWN) + 1, figsize=(4 * (len(SHOWN) + 1), 3.2 * len(cells)),
                              squeeze=False, constrained_layout=True)
     for i, cell in enumerate(cells):
         for j, (target, metric, title) in enumerate(SHOWN):
-            ax = axes[i, j]
-            for k, cls in enumerate(CLASSES):
-                r = _get(rows, cell, target, metric, cls)
-                if r is None or not np.isfinite(r["mean"]):
-                    continue
-                flip = (lambda v: 1 - v) if metric == "cka" else (lambda v: v)  # noqa: E731
-                m, lo, hi = flip(r["mean"]), flip(r["ci_low"]), flip(r["ci_high"])
-                ax.bar(k, m, color=COLORS[cls])
-                ax.errorbar(k, m, yerr=[[m - min(lo, hi)], [max(lo, hi) - m]], color="k", capsize=3)
-            ax.set_xticks(range(len(CLASSES)), CLASSES, fontsize=8)
-            ax.set_title(f"{title}\nlambda={cell[0]!r}, C={cell[1]}", fontsize=9)
-        ax = axes[i, -1]
-        for cls in CLASSES:
-            pts = sorted((e["epoch"], e["mean"]) for e in erows
-                         if (e["lambda"], e["classes"]) == cell and e["metric"] == f"w1_distance.{cls}")
-            pts = [(x, y) for x, y in pts if y > 0]
-            if pts:
-                ax.plot(*zip(*pts, strict=True), label=cls, color=COLORS[cls])
-        ax.set_yscale("log")
-        ax.set_xlabel("epoch")
-        ax.set_title("||W1_a - W1_b|| / ||W1_a||, no alignment", fontsize=9)
-        ax.legend(fontsize=7)
+            _bars(axes[i, j], [_get(index, cell, target, metric, kind) for kind in PAIR_KINDS], metric == "cka")
+            axes[i, j].set_title(f"{title}\nlambda={cell[0]!r}, C={cell[1]}", fontsize=9)
+        _distances(axes[i, -1], [e for e in erows if (e["lambda"], e["classes"]) == cell])
     fig.suptitle("Where the spread comes from: pairs that differ in the jitter, the order, the init, or both seeds")
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return True
+
+
+def _bars(ax, found: list[dict | None], one_minus: bool) -> None:
+    """One bar per kind of pairs (found: its row or None, in PAIR_KINDS' order) with its 95%
+    interval; of 1 - the metric for a similarity."""
+    for k, (kind, r) in enumerate(zip(PAIR_KINDS, found, strict=True)):
+        if r is None or not np.isfinite(r["mean"]):
+            continue
+        flip = (lambda v: 1 - v) if one_minus else (lambda v: v)  # noqa: E731
+        m, lo, hi = flip(r["mean"]), flip(r["ci_low"]), flip(r["ci_high"])
+        ax.bar(k, m, color=COLORS[kind])
+        ax.errorbar(k, m, yerr=[[m - min(lo, hi)], [max(lo, hi) - m]], color="k", capsize=3)
+    ax.set_xticks(range(len(PAIR_KINDS)), PAIR_KINDS, fontsize=8)
+
+
+def _distances(ax, erows: list[dict]) -> None:
+    """Each kind's relative W1 distance over epochs, one cell's rows, log scale."""
+    for kind in PAIR_KINDS:
+        pts = sorted((e["epoch"], e["mean"]) for e in erows if e["metric"] == f"w1_distance.{kind}")
+        pts = [(x, y) for x, y in pts if y > 0]
+        if pts:
+            ax.plot(*zip(*pts, strict=True), label=kind, color=COLORS[kind])
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_title("||W1_a - W1_b|| / ||W1_a||, no alignment", fontsize=9)
+    ax.legend(fontsize=7)
 
 
 def _fmt(r) -> str:
@@ -74,7 +80,7 @@ def _fmt(r) -> str:
 
 
 def _share(got: dict, base: dict, metric: str, one_minus: bool) -> str:
-    """A class's mean over the init+order mean (of 1 - the metric for a similarity)."""
+    """A kind's mean over the init+order mean (of 1 - the metric for a similarity)."""
     f = (lambda v: 1 - v) if one_minus else (lambda v: v)  # noqa: E731
     if not got[metric] or not base[metric] or not f(base[metric]["mean"]):
         return "n/a"
@@ -82,11 +88,12 @@ def _share(got: dict, base: dict, metric: str, one_minus: bool) -> str:
 
 
 def sources_md(rows) -> str:
-    """The report section: per cell, each class's metrics with intervals, each class's share of
+    """The report section: per cell, each kind's metrics with intervals, each kind's share of
     the init+order value, and the variance components of test accuracy."""
     cells = _cells(rows)
     if not cells:
         return ""
+    index = RowIndex(rows)
     out = ["", "## Where does the spread come from?", "",
            "Pairs of runs in one cell, by what differs between them: `jitter` (a one-ulp nudge of the "
            "initial weights, nothing else), `order` (the minibatch order alone), `init` (the initial "
@@ -98,13 +105,13 @@ def sources_md(rows) -> str:
         out += [f"### lambda={cell[0]!r}, C={cell[1]}", "",
                 "| class | disagreement | share | CKA | 1-CKA share | PE | APC-1 | n pairs |",
                 "|---|---|---|---|---|---|---|---|"]
-        base = {m: _get(rows, cell, t, m, "init+order") for t, m, _ in SHOWN}
-        for cls in CLASSES:
-            got = {m: _get(rows, cell, t, m, cls) for t, m, _ in SHOWN}
+        base = {m: _get(index, cell, t, m, "init+order") for t, m, _ in SHOWN}
+        for kind in PAIR_KINDS:
+            got = {m: _get(index, cell, t, m, kind) for t, m, _ in SHOWN}
             if not any(got.values()):
                 continue
             n = next((r["n_pairs"] for r in got.values() if r), 0)
-            out.append(f"| {cls} | {_fmt(got['disagreement'])} | {_share(got, base, 'disagreement', False)} | "
+            out.append(f"| {kind} | {_fmt(got['disagreement'])} | {_share(got, base, 'disagreement', False)} | "
                        f"{_fmt(got['cka'])} | {_share(got, base, 'cka', True)} | {_fmt(got['pe'])} | "
                        f"{_fmt(got['apc1'])} | {n} |")
         comps = {r["mode"].removeprefix("sources_"): r["mean"] for r in rows

@@ -7,8 +7,9 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,8 @@ import torch
 from underspec import tracking
 from underspec.base.progress import Progress, Tally
 from underspec.measures.barrier import N_MATCH
-from underspec.measures.cells import cell_rows, epoch_rows
+from underspec.measures.cells import CellContext, cell_rows, epoch_rows
+from underspec.measures.results import Analysis, Loaded
 from underspec.measures.sources import source_rows
 from underspec.measures.targets import SeedData
 from underspec.reporting.panels import COLUMNS as PANEL_COLUMNS
@@ -28,23 +30,7 @@ from underspec.spec.settings import RunSpec, run_name, spec_of_params
 from underspec.training.artifacts import replaced_dir
 from underspec.training.data import DataError, default_data_dir, fold_labels, load_mnist, require_mnist
 
-CSV_COLUMNS = ["lambda", "classes", "target", "metric", "mode", "mean", "std", "ci_low", "ci_high", "n_pairs"]
 NEEDED = {"trajectory.npz": ("W1", "b1", "W2", "b2", "grad_W1", "grad_W2"), "embeddings.npz": ("h",)}
-
-
-@dataclass
-class Loaded:
-    """What the analysis read: per-run artifact digests, problems, and the few cells kept in
-    memory for the unit pictures and animations (every other cell is dropped once computed)."""
-
-    cells: dict[tuple[float, int], dict[int, SeedData]] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
-    digests: dict[str, dict[str, str]] = field(default_factory=dict)
-    n_cells: int = 0
-    pe_pairs: dict[tuple[float, int], dict] = field(default_factory=dict)  # cell -> {(a, b): PE}
-    barriers: dict[tuple[float, int], dict] = field(default_factory=dict)  # cell -> {(a, b): barrier metrics}
-    paths: dict[tuple[float, int], dict] = field(default_factory=dict)  # kept cells -> {(a, b): {method: curves}}
-    seeds: set[int] = field(default_factory=set)
 
 
 def read_npz(path: Path, keys) -> dict[str, np.ndarray]:
@@ -112,78 +98,106 @@ def panel_name(panel: tuple) -> str:
     return f"h{hidden}-lr{lr!r}-b{batch}"
 
 
-def analyse(client, by_cell: dict, images, cfg: AnalyzeConfig, sources: bool = False, label: str = ""):
-    """Load one cell at a time (bounded memory), compute its rows; returns rows, epoch rows,
-    per-run values, notes and what was loaded. The paper's analysis reads the runs whose init and
-    order seeds are one seed, unjittered; with `sources`, every run of a cell also enters the
-    decomposition by what differs between two runs. Progress: cells, and seed pairs (barriers)."""
-    out = Analysed()
+@dataclass
+class Inputs:
+    """What a panel's analysis reads and how: the tracking client, the images (None: no
+    functional comparisons), the config, and whether the decomposition by seed axes runs."""
+
+    client: object
+    images: Images | None
+    cfg: AnalyzeConfig
+    sources: bool = False
+
+
+def analyze(inputs: Inputs, by_cell: dict, label: str = "") -> Analysis:
+    """Load one cell at a time (bounded memory), compute its rows; returns the panel's Analysis.
+    The paper's analysis reads the runs whose init and order seeds are one seed, unjittered;
+    with `inputs.sources`, every run of a cell also enters the decomposition by what differs
+    between two runs. Progress: cells, and seed pairs (barriers)."""
+    out, cfg = Analysis(), inputs.cfg
     keep = set(gif_cells(cfg.gif_cells, by_cell))
     out.loaded.n_cells = len(by_cell)
     n_pairs = {cell: len(s) * (len(s) - 1) // 2 for cell, s in by_cell.items()}  # an upper bound
     with ThreadPoolExecutor(8) as pool, \
             Progress(f"analysis {cfg.sweep}{label}", Tally(sum(n_pairs.values()), "pair"),
                      Tally(len(by_cell), "cells")) as bar:
+        cells = CellAnalyzer(inputs, pool, out, bar.update)
         for cell, spec_runs in sorted(by_cell.items()):
             before = bar.units_done
-            _analyse_cell(client, pool, cell, spec_runs, images, cfg, cell in keep, out, bar.update, sources)
+            cells.analyze(cell, spec_runs, cell in keep)
             bar.update(n_pairs[cell] - (bar.units_done - before), points=1)  # pairs without barriers
-    return out.rows, out.erows, out.per_run, out.notes, out.loaded
+    return out
 
 
 @dataclass
-class Analysed:
-    loaded: Loaded = field(default_factory=Loaded)
-    rows: list = field(default_factory=list)
-    erows: list = field(default_factory=list)
-    per_run: dict = field(default_factory=dict)
-    notes: list = field(default_factory=list)
+class CellAnalyzer:
+    """What every cell of one panel's analysis shares: its inputs, a pool of loader threads, the
+    Analysis the cells add to, and the progress tick (one per seed pair's barriers)."""
 
+    inputs: Inputs
+    pool: ThreadPoolExecutor
+    out: Analysis
+    tick: Callable[[int], object]
 
-def _analyse_cell(client, pool, cell, spec_runs, images, cfg, kept: bool, out: Analysed, tick, sources) -> None:
-    (lam, C), loaded = cell, out.loaded
-    results = pool.map(lambda r: _load_run(client, r, images, kept), spec_runs.values())
-    by_spec = {}
-    for spec, (sd, problems, digests) in zip(spec_runs, results, strict=True):
-        loaded.problems += problems
-        loaded.digests[spec_runs[spec].info.run_id] = digests
-        if sd is not None:
-            by_spec[spec] = sd
-    if sources:
-        r, e = source_rows(lam, C, by_spec, cfg.bootstrap)
+    def analyze(self, cell: tuple[float, int], spec_runs: dict[RunSpec, object], kept: bool) -> None:
+        """Load the cell's runs, compute its rows and add them to `out`; `kept`: keep its seeds
+        and paths for the unit pictures and animations."""
+        by_spec = self._load(spec_runs, kept)
+        if self.inputs.sources:
+            r, e = source_rows(*cell, by_spec, self.inputs.cfg.bootstrap)
+            self.out.rows += r
+            self.out.epoch_rows += e
+        context = self._paper_cell(cell, spec_runs, by_spec)
+        if context is not None:
+            self._compare(cell, context, kept)
+
+    def _load(self, spec_runs: dict[RunSpec, object], kept: bool) -> dict[RunSpec, SeedData]:
+        loaded = self.out.loaded
+        client, images = self.inputs.client, self.inputs.images
+        results = self.pool.map(lambda r: _load_run(client, r, images, kept), spec_runs.values())
+        by_spec = {}
+        for spec, (sd, problems, digests) in zip(spec_runs, results, strict=True):
+            loaded.problems += problems
+            loaded.digests[spec_runs[spec].info.run_id] = digests
+            if sd is not None:
+                by_spec[spec] = sd
+        return by_spec
+
+    def _paper_cell(self, cell, spec_runs, by_spec) -> CellContext | None:
+        """The paper's comparison of the cell: its one-seed, unjittered runs against the reference
+        seed; None (and a note) when fewer than two are readable or the reference is not."""
+        (lam, C), cfg, images = cell, self.inputs.cfg, self.inputs.images
+        paper = {sp.seed: sp for sp in spec_runs if sp.one_seed and sp.jitter == 0}  # the paper's comparisons
+        seeds = {seed: by_spec[sp] for seed, sp in paper.items() if sp in by_spec}
+        ref = cfg.reference_seed if cfg.reference_seed >= 0 else min(paper, default=-1)
+        if len(seeds) < 2 or ref not in seeds:
+            self.out.notes.append(f"cell lambda={lam!r} C={C}: {len(seeds)} readable seed(s)"
+                                  + ("" if ref in seeds else f", reference seed {ref} missing") + "; not compared")
+            return None
+        y = fold_labels(images.test_y, C).numpy() if images is not None else None
+        return CellContext(lam, C, seeds, ref, cfg.bootstrap, paper[ref].lr, y)
+
+    def _compare(self, cell, context: CellContext, kept: bool) -> None:
+        out, loaded = self.out, self.out.loaded
+        r, pr, pairs = cell_rows(context, self.tick)
+        loaded.pe_pairs[cell] = pairs["pe"]
+        if "barriers" in pairs:
+            loaded.barriers[cell] = pairs["barriers"]
+            if kept:
+                loaded.paths[cell] = pairs["paths"]
+        for s in context.seeds.values():  # the pre-activations are needed for this cell only
+            s.extra.pop("z", None), s.extra.pop("z_prev", None)
+        loaded.seeds |= set(context.seeds)
         out.rows += r
-        out.erows += e
-    paper = {sp.seed: sp for sp in spec_runs if sp.one_seed and sp.jitter == 0}  # the paper's comparisons
-    seeds = {seed: by_spec[sp] for seed, sp in paper.items() if sp in by_spec}
-    ref = cfg.reference_seed if cfg.reference_seed >= 0 else min(paper, default=-1)
-    if len(seeds) < 2 or ref not in seeds:
-        out.notes.append(f"cell lambda={lam!r} C={C}: {len(seeds)} readable seed(s)"
-                         + ("" if ref in seeds else f", reference seed {ref} missing") + "; not compared")
-        return
-    y = fold_labels(images.test_y, C).numpy() if images is not None else None
-    r, pr, pairs = cell_rows(lam, C, seeds, ref, cfg.bootstrap, paper[ref].lr, y, tick)
-    loaded.pe_pairs[cell] = pairs["pe"]
-    if "barriers" in pairs:
-        loaded.barriers[cell] = pairs["barriers"]
+        out.per_run.update(pr)
+        out.epoch_rows += epoch_rows(context)
         if kept:
-            loaded.paths[cell] = pairs["paths"]
-    for s in seeds.values():  # the pre-activations are needed for this cell only
-        s.extra.pop("z", None), s.extra.pop("z_prev", None)
-    loaded.seeds |= set(seeds)
-    out.rows += r
-    out.per_run.update(pr)
-    out.erows += epoch_rows(lam, C, seeds, ref)
-    if kept:
-        loaded.cells[cell] = seeds
+            loaded.cells[cell] = context.seeds
 
 
-def run_analysis(cfg: AnalyzeConfig, nested_in: str | None = None) -> int:
-    """Analyse a sweep; returns the process exit status (1 when any artifact was unreadable)."""
-    if cfg.data_dir:
-        require_mnist(cfg.data_dir)  # given explicitly: refused before anything is read or written
-    if not tracking.store_exists():  # asking an absent SQLite store would create it
-        raise ConfigError("sweep", cfg.sweep, f"no tracking store at {tracking.display_uri()}")
-    client = tracking.client()
+def finished_runs(cfg: AnalyzeConfig, client) -> tuple[list, list[RunSpec]]:
+    """The sweep's FINISHED training runs (duplicates left out) and their specs; ConfigError
+    when there are none, when they mix format versions, or the reference seed is not theirs."""
     exp = tracking.experiment_id(client, create=False)
     if exp is None or not tracking.sweep_runs(client, exp, cfg.sweep, "FINISHED", max_results=1):
         raise ConfigError("sweep", cfg.sweep, "no FINISHED training runs tagged "
@@ -199,33 +213,58 @@ def run_analysis(cfg: AnalyzeConfig, nested_in: str | None = None) -> int:
     if cfg.reference_seed >= 0 and cfg.reference_seed not in seeds:
         raise ConfigError("reference_seed", cfg.reference_seed, f"not a seed of sweep {cfg.sweep} "
                           f"(its seeds: {', '.join(map(str, sorted(seeds)))})")
+    return runs, specs
+
+
+def run_analysis(cfg: AnalyzeConfig, nested_in: str | None = None) -> int:
+    """Analyze a sweep; returns the process exit status (1 when any artifact was unreadable)."""
+    if cfg.data_dir:
+        require_mnist(cfg.data_dir)  # given explicitly: refused before anything is read or written
+    if not tracking.store_exists():  # asking an absent SQLite store would create it
+        raise ConfigError("sweep", cfg.sweep, f"no tracking store at {tracking.display_uri()}")
+    client = tracking.client()
+    runs, specs = finished_runs(cfg, client)
     images = analysis_images(cfg.data_dir)
     problems: list[str] = []
     panels = group_runs(runs, problems)
     sources = any(not sp.one_seed or sp.jitter for sp in specs)  # the seed axes beyond the paper's
-    out_dir = Path(cfg.out_dir) / cfg.sweep
-    results = {}
+    inputs, results = Inputs(client, images, cfg, sources), {}
     for panel, by_cell in sorted(panels.items()):
         label = f" {panel_name(panel)}" if len(panels) > 1 else ""
-        results[panel] = analyse(client, by_cell, images, cfg, sources, label)
-        for r in results[panel][0] if label else ():
+        results[panel] = analyze(inputs, by_cell, label)
+        for r in results[panel].rows if label else ():
             r["panel"] = label.strip()  # names the analysis' cell runs; not a metrics.csv column
+    out_dir = Path(cfg.out_dir) / cfg.sweep
+    files, digests = write_all(out_dir, cfg, results)
+    total = Loaded(problems=problems + [p for res in results.values() for p in res.loaded.problems],
+                   digests=digests, n_cells=sum(res.loaded.n_cells for res in results.values()))
+    return log_and_say(cfg, (out_dir, files), results, total, nested_in)
+
+
+def write_all(out_dir: Path, cfg: AnalyzeConfig, results: dict[tuple, Analysis]) -> tuple[list[Path], dict]:
+    """Every panel's outputs (in a folder of its own when there are several, with the panels side
+    by side on top) and inputs.json; returns the files and the runs' artifact digests."""
     with replaced_dir(out_dir) as tmp:  # a failure (a full disk) leaves the previous report whole
         files = []
-        for panel, (rows, erows, _, notes, loaded) in results.items():
-            sub = tmp / panel_name(panel) if len(panels) > 1 else tmp
-            files += write_outputs(sub, cfg, loaded, rows, erows, notes, to_csv(rows, CSV_COLUMNS),
-                                   to_csv(erows, ["lambda", "classes", "target", "epoch", "metric", "mean"]))
-        if len(panels) > 1:
-            files += write_panels(tmp, {panel: res[0] for panel, res in results.items()})
-        digests = {k: v for *_, loaded in results.values() for k, v in loaded.digests.items()}
+        for panel, res in results.items():
+            sub = tmp / panel_name(panel) if len(results) > 1 else tmp
+            files += write_outputs(sub, cfg, res)
+        if len(results) > 1:
+            files += write_panels(tmp, {panel: res.rows for panel, res in results.items()})
+        digests = {k: v for res in results.values() for k, v in res.loaded.digests.items()}
         inputs = json.dumps({"sweep": cfg.sweep, "runs": digests}, indent=1, sort_keys=True)
         (tmp / "inputs.json").write_text(inputs)
-    rows = [r for res in results.values() for r in res[0]]
-    per_run = {k: v for res in results.values() for k, v in res[2].items()}
-    notes = [n for res in results.values() for n in res[3]]
-    loaded = Loaded(problems=problems + [p for res in results.values() for p in res[4].problems],
-                    digests=digests, n_cells=sum(res[4].n_cells for res in results.values()))
+    return files, digests
+
+
+def log_and_say(cfg: AnalyzeConfig, written: tuple[Path, list[Path]], results: dict[tuple, Analysis],
+                total: Loaded, nested_in: str | None) -> int:
+    """Log the outputs written (out_dir, files) to an analysis run, print problems, notes and a
+    summary; the exit status (1 when any artifact was unreadable)."""
+    (out_dir, files), loaded = written, total
+    rows = [r for res in results.values() for r in res.rows]
+    per_run = {k: v for res in results.values() for k, v in res.per_run.items()}
+    notes = [n for res in results.values() for n in res.notes]
     note = (f"Analysis of sweep **{cfg.sweep}**: {len(loaded.digests)} runs in {loaded.n_cells} cells. "
             f"`report.md` and `figures/` are in this run's artifacts and in `{out_dir}`.")
     with tracking.parent_run("analysis", cfg.sweep, f"analysis-{cfg.sweep}", nested_in, note=note) as parent:

@@ -1,0 +1,80 @@
+"""What the analysis produces: metrics.csv rows, the one index that finds a row by its keys, and a
+panel's result (`Analysis`, with what was loaded for it, `Loaded`). Pure data.
+
+A row is a dict with the columns of metrics.csv (`CSV_COLUMNS`); its key is (lambda, classes,
+target, metric, mode), a `RowKey`. Every lookup of a row by its key goes through `RowIndex`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from underspec.measures.targets import SeedData
+
+KEY_COLUMNS = ("lambda", "classes", "target", "metric", "mode")
+CSV_COLUMNS = [*KEY_COLUMNS, "mean", "std", "ci_low", "ci_high", "n_pairs"]
+EPOCH_COLUMNS = ["lambda", "classes", "target", "epoch", "metric", "mean"]
+
+Stats = tuple[float, float, float, float, int]  # (mean, std, ci_low, ci_high, n_pairs)
+
+
+class RowKey(NamedTuple):
+    """A row's key: its cell (lambda, C) and what it measures (target, metric, mode)."""
+
+    lam: float
+    classes: int
+    target: str
+    metric: str
+    mode: str
+
+    @classmethod
+    def of(cls, row: dict) -> RowKey:
+        return cls(*(row[c] for c in KEY_COLUMNS))
+
+
+def metric_row(key: RowKey, stats: Stats) -> dict:
+    """The metrics.csv row of one key and its (mean, std, ci_low, ci_high, n_pairs)."""
+    mean, std, lo, hi, n = stats
+    return {**dict(zip(KEY_COLUMNS, key, strict=True)),
+            "mean": mean, "std": std, "ci_low": lo, "ci_high": hi, "n_pairs": n}
+
+
+class RowIndex:
+    """Rows by their key, the first row of a key kept. `axes`: columns before the key that tell
+    rows of several panels apart (e.g. hidden, lr, batch_size); `get` then takes their values."""
+
+    def __init__(self, rows, axes: tuple[str, ...] = ()):
+        self._rows: dict[tuple, dict] = {}
+        for r in rows:
+            self._rows.setdefault((tuple(r[a] for a in axes), RowKey.of(r)), r)
+
+    def get(self, key: RowKey, at: tuple = ()) -> dict | None:
+        """The row of `key` (in the panel whose axes take the values `at`), None if absent."""
+        return self._rows.get((tuple(at), key))
+
+
+@dataclass
+class Loaded:
+    """What the analysis read: per-run artifact digests, problems, and the few cells kept in
+    memory for the unit pictures and animations (every other cell is dropped once computed)."""
+
+    cells: dict[tuple[float, int], dict[int, SeedData]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    digests: dict[str, dict[str, str]] = field(default_factory=dict)
+    n_cells: int = 0
+    pe_pairs: dict[tuple[float, int], dict] = field(default_factory=dict)  # cell -> {(a, b): PE}
+    barriers: dict[tuple[float, int], dict] = field(default_factory=dict)  # cell -> {(a, b): barrier metrics}
+    paths: dict[tuple[float, int], dict] = field(default_factory=dict)  # kept cells -> {(a, b): {method: curves}}
+    seeds: set[int] = field(default_factory=set)
+
+
+@dataclass
+class Analysis:
+    """One panel's analysis: metrics.csv rows, metrics_over_epochs.csv rows (`epoch_rows`),
+    per-run values against the reference ({run_id: {name: value}}), notes, and what was loaded."""
+
+    loaded: Loaded = field(default_factory=Loaded)
+    rows: list[dict] = field(default_factory=list)
+    epoch_rows: list[dict] = field(default_factory=list)
+    per_run: dict[str, dict[str, float]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
