@@ -112,7 +112,7 @@ def check(args) -> int:
             if any(codes.values()):
                 print(f"training failed: exit codes {codes}", file=sys.stderr)
                 return 2
-            new, old = (dict(np.load(Path(tmp) / f"{i}.npz")) for i in range(2))
+            new, old = (dict(np.load(Path(tmp) / f"{i}.npz", allow_pickle=False)) for i in range(2))
         finally:
             subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)], check=False)
     bad = compare(new, old)
