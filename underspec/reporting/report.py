@@ -14,6 +14,7 @@ from underspec.measures.metrics import NEAR_DEAD_FRACTION
 from underspec.measures.trends import trend_rows, within_cell_spearman
 from underspec.reporting import figures
 from underspec.reporting.sources_report import sources_fig, sources_md
+from underspec.reporting.stress_report import stress_figures, stress_md
 
 TREND_COLUMNS = ["contrast", "statement", "estimate", "ci_low", "ci_high", "verdict", "why"]
 
@@ -54,6 +55,7 @@ def write_outputs(out: Path, cfg, loaded, rows, erows, notes, csv_text, epoch_cs
     if main_erows:
         figures.over_epochs(main_erows, figs / "over_epochs.png", rows)
         files.append(figs / "over_epochs.png")
+    files += stress_figures(figs, rows, loaded)
     if sources_fig(rows, erows, figs / "sources.png"):
         files.append(figs / "sources.png")
     for (lam, C), seeds in sorted(loaded.cells.items()):
@@ -73,7 +75,7 @@ def write_outputs(out: Path, cfg, loaded, rows, erows, notes, csv_text, epoch_cs
     trends, argmax = trends_of(loaded, rows, cfg.bootstrap)
     (out / "trends.csv").write_text(to_csv(trends, TREND_COLUMNS))
     (out / "report.md").write_text(report_md(cfg, loaded, rows, notes) + trends_md(trends, argmax, loaded)
-                                   + barrier_md(rows, loaded, cfg.bootstrap) + sources_md(rows))
+                                   + barrier_md(rows, loaded, cfg.bootstrap) + sources_md(rows) + stress_md(rows))
     files += [out / "trends.csv", out / "report.md"]
     return files
 

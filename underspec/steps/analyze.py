@@ -25,6 +25,7 @@ from underspec.reporting.panels import panel_rows, panels_fig, panels_md
 from underspec.reporting.report import gif_cells, to_csv, write_outputs
 from underspec.spec.config import AnalyzeConfig, ConfigError
 from underspec.spec.settings import RunSpec, run_name, spec_of_params
+from underspec.steps import stress
 from underspec.training.artifacts import replaced_dir
 from underspec.training.data import DataError, default_data_dir, fold_labels, load_mnist, require_mnist
 
@@ -45,6 +46,7 @@ class Loaded:
     barriers: dict[tuple[float, int], dict] = field(default_factory=dict)  # cell -> {(a, b): barrier metrics}
     paths: dict[tuple[float, int], dict] = field(default_factory=dict)  # kept cells -> {(a, b): {method: curves}}
     seeds: set[int] = field(default_factory=set)
+    stress: dict = field(default_factory=dict)  # the stress suite: per-seed accuracies, sample digits
 
 
 def read_npz(path: Path, keys) -> dict[str, np.ndarray]:
@@ -172,6 +174,7 @@ def _analyse_cell(client, pool, cell, spec_runs, images, cfg, kept: bool, out: A
     out.rows += r
     out.per_run.update(pr)
     out.erows += epoch_rows(lam, C, seeds, ref)
+    stress.add_cell(images, cell, seeds, cfg, out)
     if kept:
         loaded.cells[cell] = seeds
 
@@ -198,7 +201,7 @@ def run_analysis(cfg: AnalyzeConfig, nested_in: str | None = None) -> int:
     if cfg.reference_seed >= 0 and cfg.reference_seed not in seeds:
         raise ConfigError("reference_seed", cfg.reference_seed, f"not a seed of sweep {cfg.sweep} "
                           f"(its seeds: {', '.join(map(str, sorted(seeds)))})")
-    images = analysis_images(cfg.data_dir)
+    images = stress.with_suite(analysis_images(cfg.data_dir), cfg)
     problems: list[str] = []
     panels = group_runs(runs, problems)
     sources = any(not sp.one_seed or sp.jitter for sp in specs)  # the seed axes beyond the paper's
@@ -229,6 +232,7 @@ def run_analysis(cfg: AnalyzeConfig, nested_in: str | None = None) -> int:
             f"`report.md` and `figures/` are in this run's artifacts and in `{out_dir}`.")
     with tracking.parent_run("analysis", cfg.sweep, f"analysis-{cfg.sweep}", nested_in, note=note) as parent:
         tracking.log_analysis(parent, out_dir, rows, per_run, len(loaded.digests), cfg)
+        stress.log(parent, images, out_dir)
     if nested_in:
         tracking.link_analysis(parent.client, nested_in, parent.run_id, parent.experiment_id, out_dir / "report.md")
     for line in loaded.problems + notes:
@@ -259,6 +263,7 @@ class Images:
     test_x: torch.Tensor
     test_y: torch.Tensor
     train_x: torch.Tensor
+    stress: object = None  # the stress suite (steps.stress.Stress), when it is on
 
 
 def analysis_images(data_dir: str) -> Images | None:
