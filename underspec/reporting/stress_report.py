@@ -71,7 +71,7 @@ def ratio_fig(rows, path: Path) -> None:
         for r in rows:
             if r["metric"] == f"std_ratio.{name}" and r["mode"] == "seed_bootstrap":
                 M[lams.index(r["lambda"]), Cs.index(r["classes"])] = r["mean"]
-        im = ax.imshow(np.log2(M), cmap="coolwarm", vmin=-4, vmax=4, aspect="auto", origin="lower")
+        im = ax.imshow(np.log2(np.clip(M, 1 / 16, 16)), cmap="coolwarm", vmin=-4, vmax=4, aspect="auto", origin="lower")
         for i, j in zip(*np.nonzero(np.isfinite(M)), strict=True):
             ax.text(j, i, f"{M[i, j]:.1f}", ha="center", va="center", fontsize=6)
         ax.set_xticks(range(len(Cs)), Cs, fontsize=6)
