@@ -50,8 +50,8 @@ def test_accuracy_under_a_shift_equals_an_independent_numpy_forward_pass(tiny_da
             sure = margin >= NEAR_TIE
             assert np.array_equal((out.pred == y.numpy())[sure], correct[sure]), s.name
             assert abs(out.acc * len(x) - correct.sum()) <= (~sure).sum()
-            logp = torch.log_softmax(torch.from_numpy(
-                np.maximum(X.double().numpy() @ net["W1"].T.astype(np.float64) + net["b1"], 0) @ net["W2"].T + net["b2"]), 1)
+            hidden = np.maximum(X.double().numpy() @ net["W1"].T.astype(np.float64) + net["b1"], 0)
+            logp = torch.log_softmax(torch.from_numpy(hidden @ net["W2"].T + net["b2"]), 1)
             assert abs(out.loss + float(logp[torch.arange(len(y)), y].mean())) < 1e-5
 
 

@@ -113,18 +113,21 @@ def scatter_fig(accs: dict, names: list[str], path: Path) -> None:
 
 
 def samples_fig(samples: dict[str, np.ndarray], path: Path) -> None:
-    """A row of sample digits (the first test images) per shift; samples {shift: (m, 28, 28) uint8}."""
+    """A row of sample digits (the first test images) per shift, as one mosaic; samples
+    {shift: (m, 28, 28) uint8}."""
     names = list(samples)
     m = max((len(a) for a in samples.values()), default=1)
-    fig, axes = plt.subplots(max(1, len(names)), m, figsize=(0.7 * m + 1.4, 0.7 * max(1, len(names))), squeeze=False)
+    mosaic = np.zeros((28 * max(1, len(names)), 28 * m), np.uint8)
     for i, name in enumerate(names):
-        for j, ax in enumerate(axes[i]):
-            ax.set_xticks([]), ax.set_yticks([])
-            if j < len(samples[name]):
-                ax.imshow(samples[name][j], cmap="gray", vmin=0, vmax=255)
-        axes[i, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=7)
-    fig.subplots_adjust(left=0.22, wspace=0.05, hspace=0.05)
-    fig.savefig(path, dpi=90)
+        for j, digit in enumerate(samples[name]):
+            mosaic[28 * i : 28 * i + 28, 28 * j : 28 * j + 28] = digit
+    fig, ax = plt.subplots(figsize=(0.5 * m + 1.6, 0.5 * max(1, len(names)) + 0.4))
+    ax.imshow(mosaic, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    ax.set_yticks([28 * i + 14 for i in range(len(names))], names, fontsize=7)
+    ax.set_xticks([])
+    ax.set_title("The stress suite: the first test digits under each shift", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
