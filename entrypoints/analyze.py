@@ -21,6 +21,7 @@ HELP = {
     "gif_cells": "cells to draw unit pictures and PCA animations for: auto, none, or lambda:C,...",
     "out_dir": "local folder for the outputs (also logged to the analysis run)",
     "data_dir": "MNIST root, for prediction disagreement; empty: $UNDERSPEC_DATA_DIR or ./data",
+    "stress": "the stress suite of shifted test sets: all, none, or a comma list of families",
 }
 
 

@@ -66,6 +66,7 @@ class Loaded:
     barriers: dict[tuple[float, int], dict] = field(default_factory=dict)  # cell -> {(a, b): barrier metrics}
     paths: dict[tuple[float, int], dict] = field(default_factory=dict)  # kept cells -> {(a, b): {method: curves}}
     seeds: set[int] = field(default_factory=set)
+    stress: dict = field(default_factory=dict)  # the stress suite's per-seed accuracies and samples
 
 
 @dataclass

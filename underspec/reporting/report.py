@@ -16,6 +16,7 @@ from underspec.measures.results import CSV_COLUMNS, EPOCH_COLUMNS, Analysis, Row
 from underspec.measures.trends import PE_MIN_CLASSES, trend_rows, within_cell_spearman
 from underspec.reporting import figures
 from underspec.reporting.sources_report import sources_fig, sources_md
+from underspec.reporting.stress_report import stress_figures, stress_md
 
 TREND_COLUMNS = ["contrast", "statement", "estimate", "ci_low", "ci_high", "verdict", "why"]
 
@@ -50,7 +51,7 @@ def write_outputs(out: Path, cfg, analysis: Analysis) -> list[Path]:
     trends, argmax = trends_of(loaded, rows, cfg.bootstrap)
     (out / "trends.csv").write_text(to_csv(trends, TREND_COLUMNS))
     (out / "report.md").write_text(report_md(cfg, loaded, rows, analysis.notes) + trends_md(trends, argmax, loaded)
-                                   + barrier_md(rows, loaded, cfg.bootstrap) + sources_md(rows))
+                                   + barrier_md(rows, loaded, cfg.bootstrap) + sources_md(rows) + stress_md(rows))
     files += [out / "trends.csv", out / "report.md"]
     return files
 
@@ -74,6 +75,7 @@ def _metric_figures(analysis: Analysis, figs: Path) -> list[Path]:
     if main_erows:
         figures.over_epochs(main_erows, figs / "over_epochs.png", rows)
         files.append(figs / "over_epochs.png")
+    files += stress_figures(figs, rows, analysis.loaded)
     if sources_fig(rows, erows, figs / "sources.png"):
         files.append(figs / "sources.png")
     return files

@@ -190,12 +190,14 @@ class AnalyzeConfig:
     gif_cells: str = "auto"
     out_dir: str = "reports"
     data_dir: str = ""
+    stress: str = "all"  # the stress suite: all, none, or a comma list of its families
 
     @classmethod
     def from_strings(cls, **raw) -> AnalyzeConfig:
         conv = {"sweep": lambda t: parse_name("sweep", t),
                 "reference_seed": lambda t: parse_int("reference_seed", t, lo=-1),
                 "bootstrap": lambda t: parse_int("bootstrap", t, lo=10, hi=100000),
-                "gif_cells": parse_cells, "out_dir": parse_out_dir, "data_dir": parse_data_dir}
+                "gif_cells": parse_cells, "out_dir": parse_out_dir, "data_dir": parse_data_dir,
+                "stress": str.strip}
         return cls(**{k: conv[k](v) for k, v in raw.items() if v is not None})
 

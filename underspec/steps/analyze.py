@@ -22,6 +22,7 @@ from underspec.reporting.panels import panel_rows, panels_fig, panels_md
 from underspec.reporting.report import gif_cells, to_csv, write_outputs
 from underspec.spec.config import AnalyzeConfig, ConfigError
 from underspec.spec.settings import RunSpec
+from underspec.steps import stress
 from underspec.steps.loading import Images, analysis_images, finished_runs, group_runs, load_run
 from underspec.training.artifacts import replaced_dir
 from underspec.training.data import fold_labels, require_mnist
@@ -125,6 +126,7 @@ class CellAnalyzer:
         out.rows += r
         out.per_run.update(pr)
         out.epoch_rows += epoch_rows(context)
+        stress.add_cell(self.inputs.images, cell, context.seeds, self.inputs.cfg, out)  # after per_run's update
         if kept:
             loaded.cells[cell] = context.seeds
 
@@ -137,7 +139,7 @@ def run_analysis(cfg: AnalyzeConfig, nested_in: str | None = None) -> int:
         raise ConfigError("sweep", cfg.sweep, f"no tracking store at {tracking.display_uri()}")
     client = tracking.client()
     runs, specs = finished_runs(cfg, client)
-    images = analysis_images(cfg.data_dir)
+    images = stress.with_suite(analysis_images(cfg.data_dir), cfg)
     problems: list[str] = []
     panels = group_runs(runs, problems)
     sources = any(not sp.one_seed or sp.jitter for sp in specs)  # the seed axes beyond the paper's
@@ -150,7 +152,8 @@ def run_analysis(cfg: AnalyzeConfig, nested_in: str | None = None) -> int:
     out_dir = Path(cfg.out_dir) / cfg.sweep
     files, digests = write_all(out_dir, cfg, results)
     total = Loaded(problems=problems + [p for res in results.values() for p in res.loaded.problems],
-                   digests=digests, n_cells=sum(res.loaded.n_cells for res in results.values()))
+                   digests=digests, n_cells=sum(res.loaded.n_cells for res in results.values()),
+                   stress={"suite": getattr(images, "stress", None)})
     return log_and_say(cfg, (out_dir, files), results, total, nested_in)
 
 
@@ -182,6 +185,7 @@ def log_and_say(cfg: AnalyzeConfig, written: tuple[Path, list[Path]], results: d
             f"`report.md` and `figures/` are in this run's artifacts and in `{out_dir}`.")
     with tracking.parent_run("analysis", cfg.sweep, f"analysis-{cfg.sweep}", nested_in, note=note) as parent:
         tracking.log_analysis(parent, out_dir, rows, per_run, len(loaded.digests), cfg)
+        stress.log(parent, loaded.stress["suite"], out_dir)
     if nested_in:
         tracking.link_analysis(parent.client, nested_in, parent.run_id, parent.experiment_id, out_dir / "report.md")
     for line in loaded.problems + notes:

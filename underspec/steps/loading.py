@@ -111,6 +111,7 @@ class Images:
     test_x: torch.Tensor
     test_y: torch.Tensor
     train_x: torch.Tensor
+    stress: object = None  # the stress suite, attached by steps.stress.with_suite when it is on
 
 
 def analysis_images(data_dir: str) -> Images | None:
