@@ -84,7 +84,7 @@ def test_a_family_alone_is_the_same_bytes_as_in_the_whole_suite(real_suite):
 
 
 def test_the_cache_is_keyed_by_the_mnist_files_and_written_once(tiny_root, tiny_data, monkeypatch, tmp_path):
-    from conftest import write_tiny_mnist
+    from helpers.tiny_mnist import write_tiny_mnist
 
     x = mnist_test_u8(tiny_data)
     first = load_suite(tiny_root, x, ("blur", "stripe"))
