@@ -92,7 +92,7 @@ def compose(image, tmp_path, mnist_root):
     try:
         yield c
     finally:
-        c("down", "-v", "--remove-orphans", "--timeout", "5", check=False)
+        c("--profile", "analyze", "down", "-v", "--remove-orphans", "--timeout", "5", check=False)  # its volume too
 
 
 def train_runs(client: MlflowClient, status: str | None = None) -> list:
