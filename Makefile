@@ -7,7 +7,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 MLFLOW_EXPERIMENT_NAME ?= underspec
 export MLFLOW_EXPERIMENT_NAME
 
-.PHONY: setup data test test-fast lint sweep demo train bench ui-screenshots study-sources study-width
+.PHONY: setup data test test-fast test-containers test-eight-workers lint sweep demo train bench ui-screenshots study-sources study-width
 
 setup: $(VENV)/.installed  ## create .venv and install the project with its test extras
 
@@ -29,6 +29,12 @@ test: setup data lint  ## the whole suite, slow end-to-end tests included
 
 test-fast: setup data
 	$(PY) -m pytest -q -m "not slow"
+
+test-containers: setup data  ## opt-in: build the image, run compose on CPU with a worker killed (needs Docker)
+	UNDERSPEC_CONTAINER_TESTS=1 $(PY) -m pytest -q -m containers tests/test_containers.py
+
+test-eight-workers: setup data  ## opt-in: 8 sweep workers at once on PostgreSQL + mlflow server, exactly once
+	UNDERSPEC_EIGHT_WORKERS=1 $(PY) -m pytest -q tests/test_eight_workers.py
 
 sweep: setup data  ## THE MAIN JOB: the paper's 378-run grid (resumable), then the analysis
 	mlflow run . -e sweep --env-manager local --experiment-name $(MLFLOW_EXPERIMENT_NAME)

@@ -1,7 +1,7 @@
-"""The image cannot be built here (no Docker engine): lint the Dockerfile, run its install steps
-against a real environment, and check the compose file agrees with the image's interface."""
+"""Without a Docker engine (the image itself is built and run by tests/test_containers.py, opt-in):
+lint the Dockerfile, run its install steps against a real environment, and check the compose
+files agree with the image's interface and with the options derived from the configs."""
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 from packaging.requirements import Requirement
+
+from entrypoints.from_env import compose_text, env_names, step_args
 
 from helpers.paths import REPO
 
@@ -63,21 +65,60 @@ def test_install_steps_run_for_real(tmp_path):
 def test_compose_matches_the_image_and_keeps_secrets_out():
     compose = yaml.safe_load((DOCKER / "compose.yaml").read_text())
     services = compose["services"]
-    assert {"postgres", "mlflow", "worker"} <= set(services)
-    worker_env = set(services["worker"]["environment"])
-    used = set(re.findall(r"\$\{?(UNDERSPEC_[A-Z_]+)", (DOCKER / "worker.sh").read_text()))
-    assert worker_env & {v for v in worker_env if v.startswith("UNDERSPEC_")} <= used | {"UNDERSPEC_DATA_DIR"}
-    assert "UNDERSPEC_STORAGE" in worker_env and "@" in services["worker"]["environment"]["UNDERSPEC_STORAGE"]
-    assert ":" not in services["worker"]["environment"]["UNDERSPEC_STORAGE"].split("//")[1].split("@")[0]
+    assert {"postgres", "mlflow", "worker", "analyze"} <= set(services)
+    known = set(env_names())
+    for name in ("worker", "analyze"):
+        assert services[name]["extends"] == {"file": "options.yaml", "service": "options"}
+        own = {v for v in services[name]["environment"] if v.startswith("UNDERSPEC_")}
+        assert own <= known, own - known  # a fixed value only for an option the steps have
+        assert services[name]["depends_on"]["mlflow"] == {"condition": "service_healthy"}
+    storage = services["worker"]["environment"]["UNDERSPEC_STORAGE"]
+    assert "@" in storage and ":" not in storage.split("//")[1].split("@")[0]
+    assert all("healthcheck" in services[s] for s in ("postgres", "mlflow"))
     dockerfile = (DOCKER / "Dockerfile").read_text()
-    assert "UNDERSPEC_DATA_DIR=/data" in dockerfile and services["worker"]["volumes"] == ["mnist:/data"]
+    assert "UNDERSPEC_DATA_DIR=/data" in dockerfile and services["worker"]["volumes"][0].endswith(":/data")
     assert all(p.startswith("127.0.0.1:") for p in services["mlflow"]["ports"])
     gpu = services["worker"]["deploy"]["resources"]["reservations"]["devices"][0]
     assert gpu["capabilities"] == ["gpu"] and gpu["count"] == 1
     text = (DOCKER / "compose.yaml").read_text()
-    assert "POSTGRES_PASSWORD:" not in text and "PGPASSWORD" not in text  # secrets only
-    assert compose["secrets"]["pg_password"]["file"] == "./pg_password.txt"
+    assert "POSTGRES_PASSWORD:" not in text and "PGPASSWORD" not in text and "PGPASSFILE" not in text
+    assert compose["secrets"]["pg_password"]["file"].endswith(":-./pg_password.txt}")
     assert "pg_password.txt" in (REPO / ".gitignore").read_text()
+    assert "pg_password.txt" in (REPO / ".dockerignore").read_text()
+
+
+def test_options_file_is_generated_from_the_configs():
+    """docker/options.yaml passes every UNDERSPEC_<OPTION> through; it is compose_text(), current."""
+    assert (DOCKER / "options.yaml").read_text() == compose_text()
+    listed = yaml.safe_load(compose_text())["services"]["options"]["environment"]
+    assert {"UNDERSPEC_SEEDS", "UNDERSPEC_INIT_SEEDS", "UNDERSPEC_JITTERS", "UNDERSPEC_HIDDEN", "UNDERSPEC_LR",
+            "UNDERSPEC_BATCH_SIZE", "UNDERSPEC_GRACE_S", "UNDERSPEC_SWEEP", "UNDERSPEC_OUT_DIR"} <= set(listed)
+    assert "UNDERSPEC_NAME" not in listed  # the sweep's name is UNDERSPEC_SWEEP, as the analysis reads it
+
+
+def test_environment_becomes_the_steps_options():
+    env = {"UNDERSPEC_SEEDS": "0,1", "UNDERSPEC_SWEEP": "s", "UNDERSPEC_LR": "", "UNDERSPEC_OUT_DIR": "/r"}
+    assert step_args("sweep", env) == ["--name=s", "--seeds=0,1"]
+    assert step_args("analyze", env) == ["--sweep=s", "--out_dir=/r"]
+
+
+def test_from_env_refuses_an_unknown_step(tmp_path):
+    res = subprocess.run([sys.executable, str(REPO / "entrypoints" / "from_env.py"), "train"],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert res.returncode == 2 and res.stderr.count("\n") == 1 and "step='train'" in res.stderr
+
+
+def test_cpu_override_drops_the_gpu_reservation_only():
+    cpu = ResetLoader((DOCKER / "compose.cpu.yaml").read_text()).get_single_data()
+    assert set(cpu["services"]) == {"worker"} and cpu["services"]["worker"]["deploy"] == "!reset"
+    assert cpu["services"]["worker"]["environment"]["UNDERSPEC_DEVICE"].endswith(":-cpu}")
+
+
+class ResetLoader(yaml.SafeLoader):
+    """compose's `!reset` tag, read as the string '!reset'."""
+
+
+ResetLoader.add_constructor("!reset", lambda loader, node: "!reset")
 
 
 def test_worker_script_refuses_without_a_storage(tmp_path):

@@ -32,8 +32,9 @@ GRID_ATTR = "underspec.grid"
 WORKER_ATTR = "underspec.worker"
 HEARTBEAT_PREFIX = "underspec.heartbeat."
 SAMPLER_SEED = 0
-HEARTBEAT_S = float(os.environ.get("UNDERSPEC_HEARTBEAT_S", "20"))
-GRACE_S = float(os.environ.get("UNDERSPEC_GRACE_S", "120"))
+HEARTBEAT_ENV, GRACE_ENV = "UNDERSPEC_HEARTBEAT_S", "UNDERSPEC_GRACE_S"  # also settable in containers
+HEARTBEAT_S = float(os.environ.get(HEARTBEAT_ENV, "20"))
+GRACE_S = float(os.environ.get(GRACE_ENV, "120"))
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

