@@ -11,7 +11,7 @@ from hypothesis import settings as hypothesis_settings
 TESTS = Path(__file__).resolve().parent
 sys.path[:0] = [str(TESTS.parent), str(TESTS)]
 
-pytest_plugins = ["helpers.fixtures"]
+pytest_plugins = ["helpers.fixtures", "helpers.scale_out"]
 
 # CI replays the same examples every time (no random draws, no example database).
 hypothesis_settings.register_profile("ci", derandomize=True, database=None, print_blob=True)

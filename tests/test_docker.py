@@ -57,8 +57,9 @@ def test_install_steps_run_for_real(tmp_path):
     res = subprocess.run([str(app / "docker" / "install.sh"), py, str(app)], capture_output=True, text=True,
                          env=env, cwd=tmp_path, timeout=600)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
-    where = subprocess.run([py, "-c", "import underspec.sweep, underspec; print(underspec.__file__)"],
-                           capture_output=True, text=True, env=env, cwd=tmp_path, check=True).stdout
+    # the two steps import every subpackage (scheduling through the sweep, the rest through the analysis)
+    code = "import underspec.steps.sweep, underspec.steps.analyze, underspec; print(underspec.__file__)"
+    where = subprocess.run([py, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path, check=True).stdout
     assert str(site) in where
 
 

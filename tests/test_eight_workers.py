@@ -6,16 +6,16 @@ stays within its budget."""
 import os
 
 import pytest
-from test_scale_out import check_exactly_once, topology, worker  # noqa: F401 (topology: a fixture)
 
 from helpers.procs import DEADLINE_S
+from helpers.scale_out import check_exactly_once, worker
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(os.environ.get("UNDERSPEC_EIGHT_WORKERS") != "1",
                                                    reason="opt-in: run `make test-eight-workers`")]
 N = 8
 
 
-def test_eight_workers_at_once_exactly_once(topology, procs):  # noqa: F811
+def test_eight_workers_at_once_exactly_once(topology, procs):
     env, storage, client, tmp = topology
     workers = [worker(procs, env, storage, tmp, epochs=2) for _ in range(N)]
     outs = [p.communicate(timeout=DEADLINE_S) for p in workers]
