@@ -15,7 +15,7 @@ with starting("underspec-analyze"):  # imports take seconds: a Ctrl-C there gets
     from underspec.steps.analyze import run_analysis  # noqa: E402
 
 HELP = {
-    "sweep": "the sweep to analyse (its runs carry underspec.sweep=<name>)",
+    "sweep": "the sweep to analyze (its runs carry underspec.sweep=<name>)",
     "reference_seed": "seed every other seed is compared with; -1: the smallest seed of each cell",
     "bootstrap": "bootstrap resamples for the 95%% intervals",
     "gif_cells": "cells to draw unit pictures and PCA animations for: auto, none, or lambda:C,...",

@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from underspec.spec.config import TrainConfig
@@ -39,6 +40,7 @@ def check_contract(client, run, epochs, lr=0.01, probe=None):
     assert set(p) == {"init_seed", "order_seed", "jitter", "lambda", "classes", "epochs", "batch_size", "lr",
                       "hidden", "dataset", "probe_size", "threads"} | ({"seed"} if spec.one_seed else set())
     assert run.data.tags["underspec.role"] == "train"
+    assert run.data.tags["underspec.torch"] == torch.__version__ and run.data.tags["underspec.device"] == "cpu"
     s = EngineSettings(epochs=int(p["epochs"]), probe_size=int(p["probe_size"]))
     assert run.data.tags["underspec.config_hash"] == config_hash(spec, s)
     for key in ("train_loss", "train_acc", "test_loss", "test_acc", "l1_w1", "w1_sparsity",
@@ -126,3 +128,12 @@ def test_a_lost_race_on_a_unique_key_is_retried_once_and_nothing_else_is():
     with pytest.raises(MlflowException, match="RESOURCE_DOES_NOT_EXIST"):
         once_more_on_race(broken)
     assert len(calls) == 1
+
+
+def test_tracking_imports_neither_torch_nor_the_training_layer():
+    """The step hands tracking the torch version and the data set's digest: MLflow's layer stays
+    light, and a wrong-way import shows here."""
+    code = ("import sys; import underspec.tracking; "
+            "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('underspec.training')))")
+    res = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and res.stdout.strip() == "[]", res.stdout + res.stderr

@@ -227,7 +227,8 @@ def run_analysis(cfg: AnalyzeConfig, nested_in: str | None = None) -> int:
                     digests=digests, n_cells=sum(res[4].n_cells for res in results.values()))
     note = (f"Analysis of sweep **{cfg.sweep}**: {len(loaded.digests)} runs in {loaded.n_cells} cells. "
             f"`report.md` and `figures/` are in this run's artifacts and in `{out_dir}`.")
-    with tracking.parent_run("analysis", cfg.sweep, f"analysis-{cfg.sweep}", nested_in, note=note) as parent:
+    head = tracking.ParentSpec("analysis", cfg.sweep, f"analysis-{cfg.sweep}", nested_in, note=note)
+    with tracking.parent_run(head) as parent:
         tracking.log_analysis(parent, out_dir, rows, per_run, len(loaded.digests), cfg)
     if nested_in:
         tracking.link_analysis(parent.client, nested_in, parent.run_id, parent.experiment_id, out_dir / "report.md")
