@@ -1,6 +1,9 @@
 """Every MLflow call of the project, in one package: run names, tags, params, metrics and artifact
-paths (`runs`), and the searches a sweep and the analysis make (`queries`). The other layers
-import `underspec.tracking` and nothing from MLflow."""
+paths (`runs`), the searches a sweep and the analysis make (`queries`), what else the steps log
+(`outputs`), what the UI shows (`ui`), retries on a broken answer (`resilient`), and MLflow's
+private API (`mlflow_shim`). The other layers import `underspec.tracking` and nothing from
+MLflow; tracking imports neither torch nor the training layer (the steps hand it the torch
+version and the data set's digest)."""
 from underspec.base.redaction import redact
 from underspec.tracking.outputs import log_analysis, log_progress, log_text, tag_projects_run
 from underspec.tracking.queries import (
