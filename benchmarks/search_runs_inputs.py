@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from mlflow.tracking import MlflowClient  # noqa: E402
 
 from underspec.tracking import dataset_input, sweep_runs  # noqa: E402
-from underspec.training.data import default_data_dir  # noqa: E402
+from underspec.training.data import dataset_digest, default_data_dir  # noqa: E402
 
 
 def timed_search(uri: str, sweep: str) -> tuple[float, int, int]:
@@ -46,7 +46,8 @@ def add_inputs(uri: str, sweep: str, data_dir: Path) -> float:
     runs = sweep_runs(client, exp, sweep, "FINISHED")
     t0 = time.perf_counter()
     for r in runs:
-        client.log_inputs(r.info.run_id, datasets=[dataset_input(data_dir, int(r.data.params["classes"]))])
+        dataset = dataset_input(data_dir, dataset_digest(data_dir), int(r.data.params["classes"]))
+        client.log_inputs(r.info.run_id, datasets=[dataset])
     return (time.perf_counter() - t0) / max(len(runs), 1)
 
 

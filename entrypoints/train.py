@@ -1,5 +1,6 @@
-"""`mlflow run . -e train`: train a grid (seeds x lambdas x classes, and the other axes) of the
-paper's MLP, one MLflow run per grid point."""
+"""`mlflow run . -e train`: train a grid of the paper's MLP (the cross product of its axes: seeds,
+or init and order seeds; jitters, lambdas, classes, widths, learning rates, batch sizes), one
+MLflow run each."""
 from __future__ import annotations
 
 import argparse
@@ -35,10 +36,10 @@ HELP = {
 def parser() -> argparse.ArgumentParser:
     return make_parser(
         "underspec-train",
-        "Train the cross product seeds (or init_seeds x order_seeds) x lambdas x classes (x jitters, "
-        "widths, learning rates, batch sizes) of the 784-H-C MLP on MNIST, fused per minibatch stream "
-        "(order seed, batch size, width); each configuration becomes a nested MLflow run with per-epoch metrics and "
-        "trajectory.npz / embeddings.npz artifacts.",
+        "Train the cross product of the grid axes (seeds, or init_seeds x order_seeds; jitters, lambdas, "
+        "classes, hidden widths, learning rates, batch sizes) of the 784-H-C MLP on MNIST, fused per "
+        "minibatch stream (order seed, batch size, width); each configuration becomes a nested MLflow "
+        "run with per-epoch metrics and trajectory.npz / embeddings.npz artifacts.",
         TrainConfig, HELP)
 
 

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from underspec.spec.config import TrainConfig
@@ -40,6 +41,7 @@ def test_train_logs_one_finished_nested_run_per_config(tracking, tiny_root):
     specs = {check_contract(tracking, r, epochs=2) for r in runs}
     assert specs == set(ids)
     assert all(r.data.tags["underspec.sweep"] == "unit" for r in runs)
+    assert {r.data.tags["underspec.torch"] for r in runs} == {torch.__version__}  # as the step passes it
 
 
 def test_sigterm_marks_every_unfinished_run_killed(tracking, tiny_root, tmp_path, procs):
@@ -95,3 +97,12 @@ def test_a_lost_race_on_a_unique_key_is_retried_once_and_nothing_else_is():
     with pytest.raises(MlflowException, match="RESOURCE_DOES_NOT_EXIST"):
         once_more_on_race(broken)
     assert len(calls) == 1
+
+
+def test_tracking_imports_neither_torch_nor_the_training_layer():
+    """The step hands tracking the torch version and the data set's digest: MLflow's layer stays
+    light, and a wrong-way import shows here."""
+    code = ("import sys; import underspec.tracking; "
+            "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('underspec.training')))")
+    res = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and res.stdout.strip() == "[]", res.stdout + res.stderr

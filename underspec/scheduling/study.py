@@ -1,11 +1,16 @@
-"""Every Optuna call of the project: the sweep's study, claims, heartbeats and stale workers.
+"""Every Optuna call of the project: the sweep's study, claims (ask, suggest, attribute), tells,
+snapshots, heartbeats and stale workers; Optuna's private API is in optuna_shim. (The sweep step
+holds the study and reads its `user_attrs` for worker_alive and failure_of; it calls nothing else
+of Optuna.)
 
-One study per sweep name, a GridSampler with a fixed seed over (seed, lambda, classes), driven by
-ask-and-tell. Exactly-once rests on three things: claims (ask, then attributing the trial to its worker)
-and recovery (failing dead workers' trials, re-enqueueing what they left) happen under one
-storage-wide lock per sweep; a point is re-enqueued only when it is not done, not waiting and not
-held by a live worker; and a worker that finds every remaining point held by others waits for
-them instead of leaving, so a point a worker dies with is always taken over.
+One study per sweep name, a GridSampler with a fixed seed over the grid's search space (the seed,
+or the init and order seeds, lambda and classes always; jitter, hidden, lr and batch size when
+they take more than one value; see settings.search_space), driven by ask-and-tell. Exactly-once
+rests on three things: claims (ask, then attributing the trial to its worker) and recovery
+(failing dead workers' trials, re-enqueueing what they left) happen under one storage-wide lock
+per sweep; a point is re-enqueued only when it is not done, not waiting and not held by a live
+worker; and a worker that finds every remaining point held by others waits for them instead of
+leaving, so a point a worker dies with is always taken over.
 """
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ from optuna.trial import TrialState
 from sqlalchemy import text
 
 from underspec.base.locks import file_lock, pid_alive
-from underspec.scheduling.optuna_shim import grid_values, stored_state, trial_id
+from underspec.scheduling.optuna_shim import fail_trial, fixed_params, grid_params, stored_state
 from underspec.spec.config import ConfigError
 from underspec.spec.settings import RunSpec, search_space, trial_params, trial_spec
 
@@ -37,6 +42,10 @@ HEARTBEAT_S = float(os.environ.get(HEARTBEAT_ENV, "20"))
 GRACE_S = float(os.environ.get(GRACE_ENV, "120"))
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+# The types the sweep step holds (it imports no Optuna itself).
+Study = optuna.Study
+Storage = optuna.storages.RDBStorage
 
 
 def worker_id() -> str:
@@ -80,18 +89,25 @@ def suggest_point(trial: optuna.Trial, grid: dict) -> RunSpec:
     return trial_spec({k: trial.suggest_categorical(k, values) for k, values in search_space(grid).items()}, grid)
 
 
+def ask_point(study: optuna.Study, grid: dict) -> tuple[RunSpec, optuna.Trial]:
+    """A new trial (ask) and the grid point it suggests (call under storage_lock, then attribute it)."""
+    trial = study.ask()
+    return suggest_point(trial, grid), trial
+
+
+def attribute(trial: optuna.Trial, wid: str) -> None:
+    """Mark a claimed trial as worker `wid`'s."""
+    trial.set_user_attr(WORKER_ATTR, wid)
+
+
 def _trial_point(t, sampler, grid: dict) -> RunSpec | None:
     """A trial's grid point; also for a trial killed between its suggest calls, whose params are
     incomplete: GridSampler recorded its grid id when the trial was created."""
-    params = dict(t.system_attrs.get("fixed_params") or t.params)
-    point = trial_spec(params, grid)
-    if point is not None:
+    point = trial_spec(dict(fixed_params(t) or t.params), grid)
+    if point is not None or not isinstance(sampler, GridSampler):
         return point
-    gid = t.system_attrs.get("grid_id")
-    if gid is None or not isinstance(sampler, GridSampler):
-        return None
-    names = sorted(t.system_attrs["search_space"])  # GridSampler orders its grid by sorted names
-    return trial_spec(dict(zip(names, grid_values(sampler, gid), strict=True)), grid)
+    params = grid_params(sampler, t)
+    return None if params is None else trial_spec(params, grid)
 
 
 @dataclass
@@ -176,7 +192,7 @@ def fail_stale(storage, snap: Snapshot) -> set[str]:
     dead = set()
     for t in snap.stale:
         try:
-            storage.set_trial_state_values(trial_id(t), TrialState.FAIL)
+            fail_trial(storage, t)
         except optuna.exceptions.UpdateFinishedTrialError:
             continue
         dead.add(t.user_attrs.get(WORKER_ATTR, ""))

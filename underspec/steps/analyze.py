@@ -183,7 +183,8 @@ def log_and_say(cfg: AnalyzeConfig, written: tuple[Path, list[Path]], results: d
     notes = [n for res in results.values() for n in res.notes]
     note = (f"Analysis of sweep **{cfg.sweep}**: {len(loaded.digests)} runs in {loaded.n_cells} cells. "
             f"`report.md` and `figures/` are in this run's artifacts and in `{out_dir}`.")
-    with tracking.parent_run("analysis", cfg.sweep, f"analysis-{cfg.sweep}", nested_in, note=note) as parent:
+    head = tracking.ParentSpec("analysis", cfg.sweep, f"analysis-{cfg.sweep}", nested_in, note=note)
+    with tracking.parent_run(head) as parent:
         tracking.log_analysis(parent, out_dir, rows, per_run, len(loaded.digests), cfg)
         stress.log(parent, loaded.stress["suite"], out_dir)
     if nested_in:

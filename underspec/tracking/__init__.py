@@ -1,6 +1,9 @@
 """Every MLflow call of the project, in one package: run names, tags, params, metrics and artifact
-paths (`runs`), and the searches a sweep and the analysis make (`queries`). The other layers
-import `underspec.tracking` and nothing from MLflow."""
+paths (`runs`), the searches a sweep and the analysis make (`queries`), what else the steps log
+(`outputs`), what the UI shows (`ui`), retries on a broken answer (`resilient`), and MLflow's
+private API (`mlflow_shim`). The other layers import `underspec.tracking` and nothing from
+MLflow; tracking imports neither torch nor the training layer (the steps hand it the torch
+version and the data set's digest)."""
 from underspec.base.redaction import redact
 from underspec.tracking.outputs import log_analysis, log_progress, log_text, tag_projects_run
 from underspec.tracking.queries import (
@@ -14,7 +17,6 @@ from underspec.tracking.queries import (
     sweep_runs,
 )
 from underspec.tracking.runs import (
-    EMBEDDINGS,
     FAILED,
     KILLED,
     TAG_DUPLICATE,
@@ -25,8 +27,9 @@ from underspec.tracking.runs import (
     TAG_SWEEP,
     TAG_WORKER,
     TRACKING_ERRORS,
-    TRAJECTORY,
     Parent,
+    ParentSpec,
+    TrainRecord,
     client,
     config_hash,
     create_train_run,
@@ -47,8 +50,8 @@ from underspec.tracking.runs import (
 from underspec.tracking.ui import browse_line, dataset_input, grid_text, link_analysis, train_name, ui_link
 
 __all__ = [
-    "EMBEDDINGS", "FAILED", "KILLED", "TAG_DUPLICATE", "TAG_ERROR", "TAG_FORMAT", "TAG_HASH", "TAG_ROLE", "TAG_SWEEP",
-    "TAG_WORKER", "TRACKING_ERRORS", "TRAJECTORY", "Parent", "artifact_path", "client", "config_hash",
+    "FAILED", "KILLED", "TAG_DUPLICATE", "TAG_ERROR", "TAG_FORMAT", "TAG_HASH", "TAG_ROLE", "TAG_SWEEP",
+    "TAG_WORKER", "TRACKING_ERRORS", "Parent", "ParentSpec", "TrainRecord", "artifact_path", "client", "config_hash",
     "create_train_run", "display_uri", "end_runs", "end_worker_runs", "environment_tags", "error_line",
     "experiment_id", "experiment_name", "fail_fast", "failure_line", "final_metric", "finish_train_run",
     "ledger", "log_analysis", "log_progress", "log_text", "parent_run", "redact", "remove_twins", "run_name",

@@ -11,10 +11,11 @@ import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
-import torch
 from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient, get_tracking_uri
@@ -24,11 +25,13 @@ from sqlalchemy.engine import make_url
 
 from underspec.base.locks import file_lock
 from underspec.base.redaction import redact
-from underspec.spec.settings import RunSpec, config_hash, run_name, run_params
+from underspec.spec.settings import FORMAT_VERSION, RunSettings, RunSpec, config_hash, run_name, run_params
 from underspec.tracking import ui
+from underspec.tracking.mlflow_shim import build_store
 from underspec.tracking.resilient import Resilient
-from underspec.training.artifacts import EMBEDDINGS, FORMAT_VERSION, TRAJECTORY, Staged  # noqa: F401 (re-exported names)
-from underspec.training.engine import EngineSettings
+
+if TYPE_CHECKING:  # a type only: tracking imports neither torch nor the training layer
+    from underspec.training.artifacts import Staged
 
 # MLflow prints a "View run <name> at: <tracking URI>" line per ended run: 378 lines for a sweep,
 # one extra get_run request each, and the URI's credentials in plain text. Our own summary line
@@ -49,8 +52,10 @@ FAILED = RunStatus.to_string(RunStatus.FAILED)
 TRACKING_ERRORS = (MlflowException, RequestException)
 
 
-def environment_tags(device: str) -> dict[str, str]:
-    return {"underspec.torch": torch.__version__, "underspec.device": device,
+def environment_tags(torch_version: str, device: str) -> dict[str, str]:
+    """Where a training run ran: the torch version and device (given by the step that trains),
+    this host and process."""
+    return {"underspec.torch": torch_version, "underspec.device": device,
             "underspec.host": socket.gethostname(), "underspec.pid": str(os.getpid())}
 
 
@@ -74,29 +79,44 @@ def experiment_id(client: MlflowClient, create: bool = True) -> str | None:
         return client.get_experiment_by_name(experiment_name()).experiment_id
 
 
-class Parent:
-    """The run that owns one invocation, named `name` with a description: MLflow Projects' run
-    (renamed) when there is one, else our own."""
+@dataclass(frozen=True)
+class ParentSpec:
+    """What the run that owns one invocation is: its role tag, sweep, name, the run it nests in
+    (an analysis under the sweep run that started it), extra tags and description (markdown)."""
 
-    def __init__(self, role: str, sweep: str = "", name: str = "batch", nested_in: str | None = None,
-                 tags: dict[str, str] | None = None, note: str = ""):
+    role: str
+    sweep: str = ""
+    name: str = "batch"
+    nested_in: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    note: str = ""
+
+    def creation_tags(self) -> dict[str, str]:
+        """The identifying tags: they go into the request that creates the run, so a worker killed
+        right after it does not leave a RUNNING run that no recovery can attribute to it."""
+        return {TAG_ROLE: self.role, **({TAG_SWEEP: self.sweep} if self.sweep else {}), **self.tags,
+                **({MLFLOW_RUN_NOTE: self.note} if self.note else {})}
+
+
+class Parent:
+    """The run that owns one invocation, named and described as its ParentSpec says: MLflow
+    Projects' run (renamed) when there is one, else our own."""
+
+    def __init__(self, spec: ParentSpec):
         self.client = client()
-        self.owned = nested_in is not None or not os.environ.get("MLFLOW_RUN_ID")
-        # The identifying tags go into the request that creates the run: a worker killed right
-        # after it must not leave a RUNNING run that no recovery can attribute to it.
-        tags = {TAG_ROLE: role, **({TAG_SWEEP: sweep} if sweep else {}), **(tags or {}),
-                **({MLFLOW_RUN_NOTE: note} if note else {})}
+        self.owned = spec.nested_in is not None or not os.environ.get("MLFLOW_RUN_ID")
+        tags = spec.creation_tags()
         if self.owned:
-            created = {MLFLOW_RUN_NAME: name, **tags}
-            if nested_in:
-                created[MLFLOW_PARENT_RUN_ID] = nested_in
+            created = {MLFLOW_RUN_NAME: spec.name, **tags}
+            if spec.nested_in:
+                created[MLFLOW_PARENT_RUN_ID] = spec.nested_in
             exp = experiment_id(self.client)
             ui.mark_experiment(self.client, exp)
             run = self.client.create_run(exp, tags=created)
         else:  # MLflow Projects' run: `mlflow run` ends it whatever happens to this process
             run = self.client.get_run(os.environ["MLFLOW_RUN_ID"])
             self.client.log_batch(run.info.run_id, tags=[RunTag(k, v) for k, v in tags.items()])
-            ui.rename(self.client, run.info.run_id, name)
+            ui.rename(self.client, run.info.run_id, spec.name)
             ui.mark_experiment(self.client, run.info.experiment_id)
         self.run_id = run.info.run_id
         self.experiment_id = run.info.experiment_id
@@ -115,9 +135,9 @@ class Parent:
 
 
 @contextmanager
-def parent_run(role: str, sweep: str = "", name: str = "batch", nested_in: str | None = None,
-               tags: dict[str, str] | None = None, note: str = "") -> Iterator[Parent]:
-    parent = Parent(role, sweep, name, nested_in, tags, note)
+def parent_run(spec: ParentSpec) -> Iterator[Parent]:
+    """The invocation's Parent, ended FINISHED, or KILLED / FAILED with the reason when the block raises."""
+    parent = Parent(spec)
     try:
         yield parent
     except KeyboardInterrupt:
@@ -129,20 +149,34 @@ def parent_run(role: str, sweep: str = "", name: str = "batch", nested_in: str |
     parent.end(FINISHED)
 
 
-def create_train_run(parent: Parent, spec: RunSpec, s: EngineSettings, device: str, sweep: str = "",
-                     extra_tags: dict | None = None, data_dir: Path | None = None) -> str:
-    """A RUNNING training run nested under `parent`, with its params, identifying tags and (given
-    the data folder) its data set as one dataset input."""
-    tags = {MLFLOW_PARENT_RUN_ID: parent.run_id, TAG_ROLE: "train", TAG_HASH: config_hash(spec, s),
-            TAG_FORMAT: str(FORMAT_VERSION), **environment_tags(device), **(extra_tags or {})}
-    if sweep:
-        tags[TAG_SWEEP] = sweep
+@dataclass(frozen=True)
+class TrainRecord:
+    """What every training run of one batch records besides its grid point: the shared settings
+    and the thread count it trains at (params, config hash), where it runs (environment_tags,
+    given by the step), extra tags (a sweep worker's id), its sweep, and the data set (its folder
+    and digest, logged as one dataset input)."""
+
+    settings: RunSettings
+    threads: int
+    environment: dict[str, str]
+    data_dir: Path
+    data_digest: str
+    sweep: str = ""
+    extra_tags: dict[str, str] = field(default_factory=dict)
+
+
+def create_train_run(parent: Parent, spec: RunSpec, rec: TrainRecord) -> str:
+    """A RUNNING training run nested under `parent`, with its params, identifying tags and its
+    data set as one dataset input."""
+    tags = {MLFLOW_PARENT_RUN_ID: parent.run_id, TAG_ROLE: "train", TAG_HASH: config_hash(spec, rec.settings),
+            TAG_FORMAT: str(FORMAT_VERSION), **rec.environment, **rec.extra_tags}
+    if rec.sweep:
+        tags[TAG_SWEEP] = rec.sweep
     run = parent.client.create_run(parent.experiment_id, tags=tags, run_name=run_name(spec))
-    params = [Param(k, v) for k, v in run_params(spec, s, s.threads).items()]
+    params = [Param(k, v) for k, v in run_params(spec, rec.settings, rec.threads).items()]
     parent.client.log_batch(run.info.run_id, params=params)
-    if data_dir is not None:
-        dataset = ui.dataset_input(data_dir, spec.classes)
-        ui.once_more_on_race(lambda: parent.client.log_inputs(run.info.run_id, datasets=[dataset]))
+    dataset = ui.dataset_input(rec.data_dir, rec.data_digest, spec.classes)
+    ui.once_more_on_race(lambda: parent.client.log_inputs(run.info.run_id, datasets=[dataset]))
     return run.info.run_id
 
 
@@ -240,7 +274,7 @@ def client() -> MlflowClient:
         db = make_url(uri).database
         if db and db != ":memory:":
             with file_lock(db + ".lock"):
-                MlflowClient(uri)._tracking_client.store  # noqa: B018 (builds the store: the schema work)
+                build_store(uri)
         _READY.add(uri)
     return Resilient(MlflowClient())
 

@@ -16,8 +16,7 @@ from mlflow.tracking import MlflowClient, get_tracking_uri
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_RUN_NOTE
 
 from underspec.base.redaction import redact
-from underspec.spec.settings import AXES, LETTERS, as_text
-from underspec.training.data import DATASET, dataset_digest
+from underspec.spec.settings import AXES, DATASET, LETTERS, as_text
 
 TAG_KIND = "mlflow.experimentKind"
 KIND = "custom_model_development"  # traditional ML, not GenAI
@@ -81,9 +80,10 @@ def rename(client: MlflowClient, run_id: str, name: str) -> None:
     client.update_run(run_id, name=name)
 
 
-def dataset_input(root: Path, classes: int) -> DatasetInput:
-    """The data set as MLflow sees it: name, digest of the files, the folder, the label folding."""
-    ds = Dataset(DATASET, dataset_digest(root), "local", json.dumps({"uri": str(Path(root).resolve())}))
+def dataset_input(root: Path, digest: str, classes: int) -> DatasetInput:
+    """The data set as MLflow sees it: name, digest of the files (data.dataset_digest, computed by
+    the step), the folder, the label folding."""
+    ds = Dataset(DATASET, digest, "local", json.dumps({"uri": str(Path(root).resolve())}))
     return DatasetInput(ds, tags=[InputTag(MLFLOW_DATASET_CONTEXT, f"classes={classes}")])
 
 
