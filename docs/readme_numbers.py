@@ -22,8 +22,13 @@ settings rather than results:
   epochs, 11 alphas, 5,000 images): they are the study's configuration (MLproject and the
   Makefile), fixed before any run, not measured;
 - version numbers (the data format version, pinned library versions): configuration, not results;
-- constants of a definition (PE's chance 1/16 or 1/H, the "0.056" of the tie rule's wording inside
-  a verdict): they follow from the settings.
+- constants of a definition (PE's chance 1/16 or 1/H, the 0.01 a barrier is compared with, the
+  16 hidden units): they follow from the settings;
+- the paper's own figures (the "what the paper reports" column, e.g. its highest PE 0.48): quoted
+  from the paper, not measured here.
+The verdict words around the numbers (agree, cannot tell, every interval holding 0) are prose,
+not computed: a re-run that flips one changes a number in its block, which --check reports, and
+the verdict is then reread by hand.
 """
 from __future__ import annotations
 
