@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 
+from underspec.spec.parsing import STRESS_FAMILIES
 from underspec.training import shifts
 from underspec.training.shifts import all_shifts, cache_folder, digest, load_suite, make_shift
 
@@ -106,3 +107,7 @@ def test_the_cache_is_keyed_by_the_mnist_files_and_written_once(tiny_root, tiny_
 def test_bad_images_are_refused_with_their_shape():
     with pytest.raises(ValueError, match=r"\(3, 28\)"):
         make_shift(np.zeros((3, 28), np.uint8), all_shifts()[1])
+
+
+def test_the_families_the_stress_parameter_accepts_are_the_ones_the_suite_makes():
+    assert tuple(shifts.FAMILIES) == STRESS_FAMILIES

@@ -17,7 +17,7 @@ from underspec.measures.stress import (
     std_ratio,
 )
 from underspec.spec.config import AnalyzeConfig, ConfigError, SweepConfig
-from underspec.steps import stress as stress_step
+from underspec.spec.parsing import stress_families
 from underspec.steps.analyze import run_analysis
 from underspec.steps.sweep import run_sweep
 from underspec.training.data import fold_labels
@@ -98,10 +98,12 @@ def test_the_seed_spread_and_its_ratio():
 
 
 def test_the_stress_parameter_picks_families_or_turns_the_suite_off():
-    assert stress_step.families("all")[0] == "rotate" and stress_step.families("none") is None
-    assert stress_step.families("blur, stripe") == ("blur", "stripe")
+    assert stress_families("all")[0] == "rotate" and stress_families("none") is None
+    assert stress_families("blur, stripe") == ("blur", "stripe")
     with pytest.raises(ConfigError, match="stress='blurr'"):
-        stress_step.families("blurr")
+        stress_families("blurr")
+    with pytest.raises(ConfigError, match="stress='blurr'"):
+        AnalyzeConfig.from_strings(stress="blurr")  # refused with the other bad input, before any store is read
     assert AnalyzeConfig().stress == "all" and AnalyzeConfig.from_strings(stress=" none ").stress == "none"
 
 

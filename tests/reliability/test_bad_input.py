@@ -62,6 +62,7 @@ BAD: dict[str, list[tuple[str, str]]] = {
         *[("gif_cells", v) for v in ["", "x", "0.1", "0.1:11", "0.1:1", "x:2", "0.1:2,", "-1:2", "nan:2"]],
         *[("out_dir", v) for v in ["", " ", "/dev/null", "/proc/version"]],
         *[("data_dir", v) for v in ["nowhere", "/nonexistent", " lead"]],
+        *[("stress", v) for v in ["blurr", "all,blur", "rotate,,blur", "ROTATE"]],
     ],
     "fetch_data": [("data_dir", v) for v in [" lead", "trail ", "/proc/version", "/dev/null"]],
 }

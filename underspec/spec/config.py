@@ -28,6 +28,7 @@ from underspec.spec.parsing import (  # noqa: F401 (re-exported: the configs' pa
     parse_out_dir,
     parse_seeds,
     parse_storage,
+    parse_stress,
 )
 from underspec.spec.settings import (  # noqa: F401 (FORMAT_VERSION re-exported)
     AXES,
@@ -198,6 +199,6 @@ class AnalyzeConfig:
                 "reference_seed": lambda t: parse_int("reference_seed", t, lo=-1),
                 "bootstrap": lambda t: parse_int("bootstrap", t, lo=10, hi=100000),
                 "gif_cells": parse_cells, "out_dir": parse_out_dir, "data_dir": parse_data_dir,
-                "stress": str.strip}
+                "stress": parse_stress}
         return cls(**{k: conv[k](v) for k, v in raw.items() if v is not None})
 

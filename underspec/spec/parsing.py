@@ -153,6 +153,31 @@ def parse_cells(text) -> str:
     return text
 
 
+# The stress suite's families (training/shifts.py defines each; tests/test_shifts.py checks the two agree).
+STRESS_FAMILIES = ("rotate", "translate", "scale", "shear", "gauss", "impulse", "blur", "contrast", "occlude",
+                   "stripe")
+
+
+def stress_families(text) -> tuple[str, ...] | None:
+    """The `stress` parameter: 'all', 'none' (the suite off: None) or a comma list of families."""
+    text = str(text).strip()
+    if text == "all":
+        return STRESS_FAMILIES
+    if text in ("none", ""):
+        return None
+    picked = tuple(t.strip() for t in text.split(","))
+    unknown = [t for t in picked if t not in STRESS_FAMILIES]
+    if unknown:
+        raise ConfigError("stress", text, f"unknown shift family {unknown[0]!r}; give all, none, or any of "
+                          f"{', '.join(STRESS_FAMILIES)}")
+    return picked
+
+
+def parse_stress(text) -> str:
+    stress_families(text)
+    return str(text).strip()
+
+
 def parse_out_dir(text) -> str:
     text = str(text)
     if not text.strip() or "\0" in text:

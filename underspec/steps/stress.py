@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import torch
 
 from underspec.measures.stress import IID, cell_stress_rows, run_outputs
-from underspec.spec.config import ConfigError
+from underspec.spec.parsing import stress_families
 from underspec.tracking.stress_log import log_stress
 from underspec.training.data import N_PIXELS, data_root, fold_labels
-from underspec.training.shifts import FAMILIES, Suite, load_suite
+from underspec.training.shifts import Suite, load_suite
 
 N_SAMPLES = 8  # sample digits per shift in figures/stress_samples.png
 
@@ -28,24 +28,9 @@ class Stress:
     X: dict[str, torch.Tensor]
 
 
-def families(text: str) -> tuple[str, ...] | None:
-    """The `stress` parameter: `all`, `none` (the suite off: None) or a comma list of families."""
-    text = text.strip()
-    if text == "all":
-        return tuple(FAMILIES)
-    if text in ("none", ""):
-        return None
-    picked = tuple(t.strip() for t in text.split(","))
-    unknown = [t for t in picked if t not in FAMILIES]
-    if unknown:
-        raise ConfigError("stress", text, f"unknown shift family {unknown[0]!r}; the families: "
-                          f"all, none, or any of {', '.join(FAMILIES)}")
-    return picked
-
-
 def with_suite(images, cfg):
     """images with the suite attached (`images.stress`), when the suite is on and MNIST was read."""
-    picked = families(cfg.stress)
+    picked = stress_families(cfg.stress)
     if images is None or picked is None:
         return images
     u8 = (images.test_x * 255).round().to(torch.uint8).reshape(-1, 28, 28).numpy()  # the IDX bytes exactly
