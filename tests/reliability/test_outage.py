@@ -135,14 +135,17 @@ def test_an_answer_broken_off_mid_body_is_retried(monkeypatch):
 
     class CutFirst(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 (http.server's naming)
+            # counted before answering: once the body is written the client may return (and the
+            # test read `answers`) before this handler thread gets to run again
+            first = not answers
+            answers.append(self.path)
             body = json.dumps({"runs": []}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body) + (100 if not answers else 0)))
+            self.send_header("Content-Length", str(len(body) + (100 if first else 0)))
             self.end_headers()
-            if answers:
+            if not first:
                 self.wfile.write(body)
-            answers.append(self.path)
             self.close_connection = True
 
         do_POST = do_GET  # noqa: N815
