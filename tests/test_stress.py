@@ -139,6 +139,11 @@ def test_a_small_sweep_has_the_stress_rows_and_each_training_run_its_stress_metr
     assert all(float(r["ci_low"]) <= float(r["ci_high"]) for r in null if r["ci_low"] != "nan")
     assert {"stress.png", "stress_scatter.png", "stress_samples.png"} <= {p.name for p in (out / "figures").iterdir()}
     assert "## Does the difference matter? Seeds under shift" in (out / "report.md").read_text()
+    trends = {r["contrast"]: r for r in read_rows(out / "trends.csv")}
+    for stat in ("acc_std", "disagreement"):
+        for c in ("falls_with_lambda", "at_0.01_minus_0.0", "falls_with_C"):
+            assert np.isfinite(float(trends[f"{stat}_{c}"]["tie_margin"])), (stat, c)
+    assert {"stress_disagreement_vs_pe", "stress_disagreement_vs_loss_barrier"} <= set(trends)
     exp = tracking.get_experiment_by_name("underspec-test").experiment_id
     x = None
     for run in tracking.search_runs([exp], "tags.`underspec.role` = 'train'"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from underspec.measures.stress_trends import StressCell
 from underspec.measures.targets import SeedData
 
 KEY_COLUMNS = ("lambda", "classes", "target", "metric", "mode")
@@ -67,6 +68,7 @@ class Loaded:
     paths: dict[tuple[float, int], dict] = field(default_factory=dict)  # kept cells -> {(a, b): {method: curves}}
     seeds: set[int] = field(default_factory=set)
     stress: dict = field(default_factory=dict)  # the stress suite's per-seed accuracies and samples
+    stress_cells: dict[tuple[float, int], StressCell] = field(default_factory=dict)  # what the stress trends read
 
 
 @dataclass

@@ -13,12 +13,13 @@ from underspec.measures.barrier import ALPHAS, METHODS
 from underspec.measures.metrics import NEAR_DEAD_FRACTION
 from underspec.measures.nulls import NOISE_BAND, ROTATION_DRAWS
 from underspec.measures.results import CSV_COLUMNS, EPOCH_COLUMNS, Analysis, RowIndex, RowKey
-from underspec.measures.trends import PE_MIN_CLASSES, trend_rows, within_cell_spearman
+from underspec.measures.stress_trends import stress_link_rows, stress_trend_rows
+from underspec.measures.trends import PE_MIN_CLASSES, link_row, trend_rows
 from underspec.reporting import figures
 from underspec.reporting.sources_report import sources_fig, sources_md
 from underspec.reporting.stress_report import stress_figures, stress_md
 
-TREND_COLUMNS = ["contrast", "statement", "estimate", "ci_low", "ci_high", "verdict", "why"]
+TREND_COLUMNS = ["contrast", "statement", "estimate", "ci_low", "ci_high", "tie_margin", "verdict", "why"]
 
 
 def gif_cells(spec: str, cells) -> list[tuple[float, int]]:
@@ -50,8 +51,10 @@ def write_outputs(out: Path, cfg, analysis: Analysis) -> list[Path]:
         files += _cell_figures(figs, (lam, C), seeds, ref)
     trends, argmax = trends_of(loaded, rows, cfg.bootstrap)
     (out / "trends.csv").write_text(to_csv(trends, TREND_COLUMNS))
-    (out / "report.md").write_text(report_md(cfg, loaded, rows, analysis.notes) + trends_md(trends, argmax, loaded)
-                                   + barrier_md(rows, loaded, cfg.bootstrap) + sources_md(rows) + stress_md(rows))
+    family = {f: [t for t in trends if t["family"] == f] for f in ("pe", "stress")}
+    (out / "report.md").write_text(report_md(cfg, loaded, rows, analysis.notes) + trends_md(family["pe"], argmax, loaded)
+                                   + barrier_md(rows, loaded, trends) + sources_md(rows)
+                                   + stress_md(rows, family["stress"]))
     files += [out / "trends.csv", out / "report.md"]
     return files
 
@@ -100,10 +103,22 @@ def _cell_figures(figs: Path, cell: tuple[float, int], seeds: dict, ref: int) ->
 
 
 def trends_of(loaded, rows, n_boot: int):
-    """The trend tests over the cells with C >= PE_MIN_CLASSES, with PE's noise floor as the tie margin."""
-    noise = [r["mean"] for r in rows
-             if r["metric"] == "pe_noise" and r["classes"] >= PE_MIN_CLASSES and np.isfinite(r["mean"])]
-    return trend_rows(loaded.pe_pairs, sorted(loaded.seeds), max(n_boot, 200), float(np.mean(noise)) if noise else 0.0)
+    """The trend tests over the cells with C >= PE_MIN_CLASSES; each contrast's tie margin pools
+    the noise floors (`pe_noise`) of the cells it weighs."""
+    noise = {(r["lambda"], r["classes"]): r["mean"] for r in rows
+             if r["metric"] == "pe_noise" and r["mode"] == "all_pairs" and np.isfinite(r["mean"])}
+    rows, argmax = trend_rows(loaded.pe_pairs, sorted(loaded.seeds), max(n_boot, 200), noise)
+    rows = [{**r, "family": "pe"} for r in rows]
+    links = max(200, min(n_boot, 1000))
+    if loaded.barriers:
+        rows.append({**link_row("pe_vs_loss_barrier", "pairs with higher PE have a lower weight-matched loss barrier",
+                                {c: v for c, v in loaded.pe_pairs.items() if c[1] >= PE_MIN_CLASSES},
+                                {c: {k: v["loss_barrier.weight"] for k, v in b.items()} for c, b in loaded.barriers.items()},
+                                sorted(loaded.seeds), links, -1), "family": "barrier"})
+    stress = stress_trend_rows(loaded.stress_cells, max(n_boot, 200))
+    stress += stress_link_rows(loaded.stress_cells, loaded.pe_pairs, loaded.barriers, links)
+    rows += [{**r, "family": "stress"} for r in stress]
+    return rows, argmax
 
 
 def to_csv(rows: list[dict], columns: list[str]) -> str:
@@ -119,11 +134,12 @@ def trends_md(trends, argmax, loaded) -> str:
         return ""
     lines = ["", "## The paper's trend claims, tested", "",
              f"One bootstrap over whole seeds ({len(loaded.seeds)} seeds), the same resamples for every cell; "
-             f"PE of all pairs, C >= {PE_MIN_CLASSES} pooled; 95% intervals. A difference below twice PE's "
-             "noise floor is a tie.",
-             "", "| claim | effect | 95% interval | verdict | why |", "|---|---|---|---|---|"]
+             f"PE of all pairs, C >= {PE_MIN_CLASSES} pooled; 95% intervals. Tie margin: twice the noise "
+             "floor of the cells a contrast pools, sqrt(sum w_c^2 sigma_c^2) for a contrast sum w_c PE_c; a "
+             "contrast whose interval lies within it, or below it and holding 0, is a tie.",
+             "", "| claim | effect | 95% interval | tie margin | verdict | why |", "|---|---|---|---|---|---|"]
     lines += [f"| {t['statement']} | {t['estimate']:+.3f} | {t['ci_low']:+.3f} to {t['ci_high']:+.3f} "
-              f"| {t['verdict']} | {t['why']} |" for t in trends]
+              f"| {t['tie_margin']:.3f} | {t['verdict']} | {t['why']} |" for t in trends]
     lines += ["", f"Which lambda has the highest mean PE (over C >= {PE_MIN_CLASSES}), share of resamples "
               "(a description, not a test): " + ", ".join(f"{lam!r}: {share:.2f}" for lam, share in argmax.items())]
     return "\n".join(lines) + "\n"
@@ -135,7 +151,7 @@ def _mean_over_cells(rows, metric, mode="all_pairs", target="barrier"):
     return (float(np.mean(v)), float(np.min(v)), float(np.max(v))) if v else (np.nan, np.nan, np.nan)
 
 
-def barrier_md(rows, loaded, n_boot: int) -> str:
+def barrier_md(rows, loaded, trends) -> str:
     """One basin up to permutation? The barriers per matching, what each removes, the agreement of
     the paper's and weight matching, and whether higher PE goes with a lower barrier."""
     if not loaded.barriers:
@@ -152,10 +168,8 @@ def barrier_md(rows, loaded, n_boot: int) -> str:
         lines.append(f"| {m} | {mean:.3f} | {lo:.3f} to {hi:.3f} | {err:.3f} | {mean / ident:.0%} |")
     same = _mean_over_cells(rows, "loss_barrier.same_run")
     agree = _mean_over_cells(rows, "matching_agreement")
-    rho, lo, hi = within_cell_spearman(
-        {c: v for c, v in loaded.pe_pairs.items() if c[1] >= PE_MIN_CLASSES},
-        {c: {k: v["loss_barrier.weight"] for k, v in b.items()} for c, b in loaded.barriers.items()},
-        sorted(loaded.seeds), max(200, min(n_boot, 1000)))
+    link = next((t for t in trends if t["contrast"] == "pe_vs_loss_barrier"), None)
+    rho, lo, hi = (link["estimate"], link["ci_low"], link["ci_high"]) if link else (np.nan,) * 3
     lines += [f"| same run, epochs E-1 and E | {same[0]:.3f} | {same[1]:.3f} to {same[2]:.3f} | | |", "",
               f"The paper's W1-only matching and weight matching agree on {agree[0]:.0%} of units (cells "
               f"{agree[1]:.0%} to {agree[2]:.0%}).", "",

@@ -154,8 +154,9 @@ def noise_counts(rows, name: str) -> tuple[int, int]:
     return above, n
 
 
-def stress_md(rows) -> str:
-    """The report's section: per shift, means over the compared cells, and interval counts."""
+def stress_md(rows, trends=()) -> str:
+    """The report's section: per shift, means over the compared cells, and interval counts; then
+    the stress trend contrasts and the pair-level links (trends.csv rows of family `stress`)."""
     rows = _stress(rows)
     if not rows:
         return ""
@@ -179,4 +180,21 @@ def stress_md(rows) -> str:
                      f"| {_mean(rows, f'disagreement.{name}', 'all_pairs'):.3f} "
                      f"| {_mean(rows, f'ensemble_gain.{name}', 'ensemble'):+.4f} "
                      f"| {_mean(rows, f'noise_ratio.{name}', 'measured'):.2f} | {na}/{nn} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + trends_lines(trends)) + "\n"
+
+
+def trends_lines(trends) -> list[str]:
+    """The stress contrasts (pooled over the shifts, identity excluded, every C) and links, as a table."""
+    if not trends:
+        return []
+    lines = ["", "Trends under shift, fixed beforehand, each statistic the mean over the shifts (the identity "
+             "excluded), every C; one seed bootstrap for every cell. Tie margin: twice the pooled test-set "
+             "noise, sqrt(sum w_c^2 sigma_c^2), sigma_c the std of the cell's statistic over resamples of the "
+             "test images with the seeds fixed. Links: Spearman of a pair's disagreement under a shift with its "
+             "PE (C >= 3) or its weight-matched loss barrier, ranked within each (cell, shift), pooled.", "",
+             "| claim | effect | 95% interval | tie margin | verdict |", "|---|---|---|---|---|"]
+    for t in trends:
+        margin = f"{t['tie_margin']:.4f}" if np.isfinite(t["tie_margin"]) else "none"
+        lines.append(f"| {t['statement']} | {t['estimate']:+.4f} | {t['ci_low']:+.4f} to {t['ci_high']:+.4f} "
+                     f"| {margin} | {t['verdict']} |")
+    return lines

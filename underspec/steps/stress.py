@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from underspec.measures.stress import IID, cell_stress_rows, run_outputs
+from underspec.measures.stress_trends import stress_cell
 from underspec.spec.parsing import stress_families
 from underspec.tracking.stress_log import log_stress
 from underspec.training.data import N_PIXELS, data_root, fold_labels
@@ -58,6 +60,8 @@ def add_cell(images, cell: tuple[float, int], seeds: dict, cfg, out) -> None:
             metrics = {f"stress.{name}.acc": o.acc, f"stress.{name}.loss": o.loss}
             out.per_run.setdefault(seeds[s].run_id, {}).update(metrics)
     out.rows += cell_stress_rows(lam, C, outputs, y.numpy(), cfg.bootstrap)
+    preds = {name: np.stack([o.pred for o in outs]) for name, outs in outputs.items()}  # {shift: (k, n)}
+    out.loaded.stress_cells[cell] = stress_cell(sorted(seeds), preds, y.numpy())
     record = out.loaded.stress
     record.setdefault("accs", {})[cell] = {s: {name: outputs[name][i].acc for name in outputs}
                                            for i, s in enumerate(sorted(seeds))}
