@@ -24,7 +24,9 @@ def read_rows(path) -> list[dict[str, str]]:
 
 def analyze_cfg(tmp_path: Path, data_root: Path, **kw) -> AnalyzeConfig:
     """The analysis of sweep `small` (the `small_sweep` fixture's), 50 bootstrap draws, its reports
-    under tmp_path/reports."""
+    under tmp_path/reports; the stress suite off unless asked for (its rows are tested in
+    test_stress.py, through the default)."""
+    kw.setdefault("stress", "none")
     return AnalyzeConfig(sweep="small", bootstrap=50, out_dir=str(tmp_path / "reports"), data_dir=str(data_root),
                          **kw)
 

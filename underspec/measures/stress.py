@@ -90,9 +90,13 @@ def ensemble_correct(prob: np.ndarray, pred: np.ndarray, y: np.ndarray, weights:
     split = (pred != pred[:1]).any(0)  # (n,)
     agreed = int((pred[0][~split] == y[~split]).sum())
     P, ys = prob[:, split], y[split]  # (k, d, C), (d,)
+    k, d, C = P.shape
+    if d == 0:
+        return np.full(len(weights), agreed, np.int64)
+    flat = P.reshape(k, d * C)
     out = np.empty(len(weights), np.int64)
-    for i in range(0, len(weights), 50):  # (50, d, C) at a time
-        avg = np.einsum("bk,kdc->bdc", weights[i : i + 50], P)
+    for i in range(0, len(weights), 50):  # (50, d, C) at a time, one BLAS product (einsum is 3x slower)
+        avg = (weights[i : i + 50] @ flat).reshape(-1, d, C)
         out[i : i + 50] = agreed + (avg.argmax(2) == ys).sum(1)
     return out
 
