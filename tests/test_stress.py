@@ -123,7 +123,15 @@ def test_a_small_sweep_has_the_stress_rows_and_each_training_run_its_stress_metr
     assert run_analysis(AnalyzeConfig(sweep="small", bootstrap=50, out_dir=str(tmp_path / "r"),
                                       data_dir=str(tiny_root))) == 0
     out = tmp_path / "r" / "small"
-    rows = [r for r in read_rows(out / "metrics.csv") if r["target"] == "stress"]
+    every = read_rows(out / "metrics.csv")
+    rows = [r for r in every if r["target"] == "stress"]
+    interval = {}
+    for r in every:
+        interval.setdefault(r["mode"], set()).add(r["interval"])
+    assert interval["seeds"] == {"min_max"} and interval["seed_min"] == interval["measured"] == {"none"}
+    assert interval["all_pairs"] == interval["seed_bootstrap"] == {"bootstrap_95"}
+    assert interval["chance_bernoulli"] == {"null_range_95"}
+    assert interval["reference"] == {"bootstrap_95_given_reference"}
     names = [s.name for s in all_shifts()]
     have = {(r["lambda"], r["classes"], r["metric"], r["mode"]) for r in rows}
     for lam in ("0.0", "0.01"):

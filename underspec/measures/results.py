@@ -13,7 +13,7 @@ from underspec.measures.stress_trends import StressCell
 from underspec.measures.targets import SeedData
 
 KEY_COLUMNS = ("lambda", "classes", "target", "metric", "mode")
-CSV_COLUMNS = [*KEY_COLUMNS, "mean", "std", "ci_low", "ci_high", "n_pairs"]
+CSV_COLUMNS = [*KEY_COLUMNS, "mean", "std", "ci_low", "ci_high", "n_pairs", "interval"]
 EPOCH_COLUMNS = ["lambda", "classes", "target", "epoch", "metric", "mean"]
 
 Stats = tuple[float, float, float, float, int]  # (mean, std, ci_low, ci_high, n_pairs)
@@ -31,6 +31,23 @@ class RowKey(NamedTuple):
     @classmethod
     def of(cls, row: dict) -> RowKey:
         return cls(*(row[c] for c in KEY_COLUMNS))
+
+
+def interval_of(mode: str) -> str:
+    """What a row's ci_low / ci_high hold, by its mode (metrics.csv's `interval` column):
+    `bootstrap_95` (resampling whole seeds), `bootstrap_95_given_reference` (the reference seed's
+    pairs: conditional on it), `null_range_95` (a null's 2.5th and 97.5th percentiles), `min_max`
+    (the smallest and largest value over seeds: no interval), `none` (a point value)."""
+    if mode == "seeds":
+        return "min_max"
+    if mode in ("seed_min", "seed_max", "measured", "chance_uniform") or mode.startswith("sources_"):
+        return "none"
+    return {"reference": "bootstrap_95_given_reference", "chance_bernoulli": "null_range_95"}.get(mode, "bootstrap_95")
+
+
+def with_interval(rows: list[dict]) -> list[dict]:
+    """The rows with their `interval` column, for writing."""
+    return [{**r, "interval": interval_of(r["mode"])} for r in rows]
 
 
 def metric_row(key: RowKey, stats: Stats) -> dict:

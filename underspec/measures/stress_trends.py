@@ -18,8 +18,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from underspec.measures.stress import IID
-from underspec.measures.trends import (Cell, Contrast, boot_cell_means, by_lambda, contrast_rows, group_mean,
-                                       link_row, minus, observed_and_draws, slope_in_c)
+from underspec.measures.trends import (
+    Cell,
+    Contrast,
+    boot_cell_means,
+    by_lambda,
+    contrast_rows,
+    group_mean,
+    link_row,
+    minus,
+    observed_and_draws,
+    slope_in_c,
+)
 
 IMAGE_DRAWS = 100  # resamples of the test images behind each cell's tie margin
 STATISTICS = {"acc_std": "the std over seeds of accuracy under shift",
@@ -72,7 +82,8 @@ def stress_contrasts(cells, stat: str) -> dict[str, Contrast]:
         out[f"{stat}_falls_with_lambda"] = Contrast(f"{said} falls with L1 (mean over lambda > 0 minus lambda 0)",
                                                     minus(some, by_lambda(cells, 0.0)), -1)
         out[f"{stat}_at_{lams[-1]!r}_minus_0.0"] = Contrast(
-            f"{said} at lambda {lams[-1]!r} minus lambda 0", minus(by_lambda(cells, lams[-1]), by_lambda(cells, 0.0)), -1)
+            f"{said} at lambda {lams[-1]!r} minus lambda 0",
+            minus(by_lambda(cells, lams[-1]), by_lambda(cells, 0.0)), -1)
     if len({C for _, C in cells}) >= 2:
         out[f"{stat}_falls_with_C"] = Contrast(f"{said} falls with the number of classes (slope per class, "
                                                "every C)", slope_in_c(cells), -1)
@@ -115,9 +126,10 @@ def stress_link_rows(cells: dict[Cell, StressCell], pe: dict[Cell, dict], barrie
     x = {(c, s): {p: float(v[s]) for p, v in sc.dis.items()} for c, sc in cells.items() for s in range(len(sc.acc))}
     bar = {c: {p: v["loss_barrier.weight"] for p, v in b.items()} for c, b in barriers.items()}
     rows = []
-    for name, other, said, sign in (("pe", pe, "PE", -1), ("loss_barrier", bar, "the weight-matched loss barrier", +1)):
+    for name, other, said in (("pe", pe, "higher PE disagree less"),
+                              ("loss_barrier", bar, "a higher weight-matched loss barrier disagree more")):
         y = {(c, s): other[c] for c, s in x if c in other}
-        rows.append(link_row(f"stress_disagreement_vs_{name}", f"pairs with higher {said} disagree "
-                             f"{'less' if sign < 0 else 'more'} under shift", x, y, seeds, n_boot, sign))
+        rows.append(link_row(f"stress_disagreement_vs_{name}", f"pairs with {said} under shift", x, y, seeds,
+                             n_boot, -1 if name == "pe" else +1))
     return [r for r in rows if np.isfinite(r["estimate"])]
 

@@ -205,3 +205,23 @@ def _z(r: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         sd = r.std(1, keepdims=True)
         return np.where(sd > 0, (r - r.mean(1, keepdims=True)) / np.where(sd > 0, sd, 1), np.nan)
+
+
+def share_rows(pairs: dict[str, dict[Cell, dict]], base: str, seeds: list[int], n_boot: int) -> list[dict]:
+    """Each pair metric's grid mean as a share of `base`'s (pairs {name: {cell: {(a, b): value}}}),
+    with its own 95% interval: the ratio recomputed on every seed resample (the same resamples for
+    every cell and metric). Estimates, not tests: verdict `estimate`."""
+    def grid(name):  # (1 + n_boot,) mean over cells of the cells' resampled means
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.nanmean(list(boot_cell_means(pairs[name], seeds, n_boot).values()), 0)
+
+    den, rows = grid(base), []
+    for name in (n for n in pairs if n != base):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = grid(name) / den
+        lo, hi = np.nanpercentile(r[1:], [2.5, 97.5]) if np.isfinite(r[1:]).any() else (np.nan, np.nan)
+        rows.append({"contrast": f"share_of_{base}.{name}", "statement": f"{name} as a share of {base} (grid means)",
+                     "estimate": float(r[0]), "ci_low": float(lo), "ci_high": float(hi), "tie_margin": float("nan"),
+                     "verdict": "estimate", "why": "a ratio with its own seed-bootstrap interval, not a test"})
+    return rows

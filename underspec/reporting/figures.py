@@ -155,7 +155,7 @@ def interpolation_fig(paths: dict, path: Path, alphas) -> None:
                 curves = np.array([p[m][j] for p in paths[(lam, C)].values()])  # (pairs, alphas)
                 line, = ax.plot(alphas, curves.mean(0), label=m)
                 ax.fill_between(alphas, curves.min(0), curves.max(0), color=line.get_color(), alpha=0.15)
-            ax.set_title(f"{what}, lambda={lam!r}, C={C}", fontsize=9)
+            ax.set_title(f"{what}, lambda={lam!r}, C={C}: mean over pairs, band min-max over pairs", fontsize=9)
             ax.set_xlabel("alpha (0: network A, 1: network B aligned to A)")
     axes[0, 0].legend(fontsize=7)
     fig.savefig(path, dpi=100)
@@ -199,7 +199,8 @@ def over_epochs(erows, path: Path, rows=()) -> None:
             level = chance_by_c(rows, target, metric).get(C, float("nan"))
             if np.isfinite(level):
                 ax.axhline(level, color="red", ls="--", lw=1, label=f"chance {level:.2f}")
-            ax.set_title(f"{NAMES[metric]} of {target} over training, C={C}", fontsize=9)
+            ax.set_title(f"{NAMES[metric]} of {target} over training, C={C}\n(reference mode: the reference seed "
+                         "against each other)", fontsize=8)
             ax.set_xlabel("epoch")
             ax.set_ylim(0, 1)
     axes[0, 0].legend(fontsize=7)

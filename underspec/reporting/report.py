@@ -12,9 +12,9 @@ import numpy as np
 from underspec.measures.barrier import ALPHAS, METHODS
 from underspec.measures.metrics import NEAR_DEAD_FRACTION
 from underspec.measures.nulls import NOISE_BAND, ROTATION_DRAWS
-from underspec.measures.results import CSV_COLUMNS, EPOCH_COLUMNS, Analysis, RowIndex, RowKey
+from underspec.measures.results import CSV_COLUMNS, EPOCH_COLUMNS, Analysis, RowIndex, RowKey, with_interval
 from underspec.measures.stress_trends import stress_link_rows, stress_trend_rows
-from underspec.measures.trends import PE_MIN_CLASSES, link_row, trend_rows
+from underspec.measures.trends import PE_MIN_CLASSES, link_row, share_rows, trend_rows
 from underspec.reporting import figures
 from underspec.reporting.sources_report import sources_fig, sources_md
 from underspec.reporting.stress_report import stress_figures, stress_md
@@ -43,7 +43,7 @@ def write_outputs(out: Path, cfg, analysis: Analysis) -> list[Path]:
     figs = out / "figures"
     figs.mkdir(parents=True, exist_ok=True)
     files = [out / "metrics.csv", out / "metrics_over_epochs.csv"]
-    files[0].write_text(to_csv(rows, CSV_COLUMNS))
+    files[0].write_text(to_csv(with_interval(rows), CSV_COLUMNS))
     files[1].write_text(to_csv(erows, EPOCH_COLUMNS))
     files += _metric_figures(analysis, figs)
     for (lam, C), seeds in sorted(loaded.cells.items()):
@@ -52,7 +52,8 @@ def write_outputs(out: Path, cfg, analysis: Analysis) -> list[Path]:
     trends, argmax = trends_of(loaded, rows, cfg.bootstrap)
     (out / "trends.csv").write_text(to_csv(trends, TREND_COLUMNS))
     family = {f: [t for t in trends if t["family"] == f] for f in ("pe", "stress")}
-    (out / "report.md").write_text(report_md(cfg, loaded, rows, analysis.notes) + trends_md(family["pe"], argmax, loaded)
+    (out / "report.md").write_text(report_md(cfg, loaded, rows, analysis.notes)
+                                   + trends_md(family["pe"], argmax, loaded)
                                    + barrier_md(rows, loaded, trends) + sources_md(rows)
                                    + stress_md(rows, family["stress"]))
     files += [out / "trends.csv", out / "report.md"]
@@ -103,22 +104,36 @@ def _cell_figures(figs: Path, cell: tuple[float, int], seeds: dict, ref: int) ->
 
 
 def trends_of(loaded, rows, n_boot: int):
-    """The trend tests over the cells with C >= PE_MIN_CLASSES; each contrast's tie margin pools
-    the noise floors (`pe_noise`) of the cells it weighs."""
+    """trends.csv's rows, each with its `family` (pe, barrier, stress; not a column), and the
+    lambda argmax shares. PE's trend tests pool C >= PE_MIN_CLASSES; each contrast's tie margin
+    pools the noise floors (`pe_noise`) of the cells it weighs."""
     noise = {(r["lambda"], r["classes"]): r["mean"] for r in rows
              if r["metric"] == "pe_noise" and r["mode"] == "all_pairs" and np.isfinite(r["mean"])}
-    rows, argmax = trend_rows(loaded.pe_pairs, sorted(loaded.seeds), max(n_boot, 200), noise)
-    rows = [{**r, "family": "pe"} for r in rows]
-    links = max(200, min(n_boot, 1000))
-    if loaded.barriers:
-        rows.append({**link_row("pe_vs_loss_barrier", "pairs with higher PE have a lower weight-matched loss barrier",
-                                {c: v for c, v in loaded.pe_pairs.items() if c[1] >= PE_MIN_CLASSES},
-                                {c: {k: v["loss_barrier.weight"] for k, v in b.items()} for c, b in loaded.barriers.items()},
-                                sorted(loaded.seeds), links, -1), "family": "barrier"})
-    stress = stress_trend_rows(loaded.stress_cells, max(n_boot, 200))
-    stress += stress_link_rows(loaded.stress_cells, loaded.pe_pairs, loaded.barriers, links)
-    rows += [{**r, "family": "stress"} for r in stress]
-    return rows, argmax
+    n_boot, seeds = max(n_boot, 200), sorted(loaded.seeds)
+    trends, argmax = trend_rows(loaded.pe_pairs, seeds, n_boot, noise)
+    stress = stress_trend_rows(loaded.stress_cells, n_boot)
+    stress += stress_link_rows(loaded.stress_cells, loaded.pe_pairs, loaded.barriers, min(n_boot, 1000))
+    highest = [{"contrast": f"pe_highest_at_{lam!r}", "statement": f"share of resamples in which lambda {lam!r} has "
+                f"the highest mean PE over C >= {PE_MIN_CLASSES}", "estimate": v, "ci_low": float("nan"),
+                "ci_high": float("nan"), "tie_margin": float("nan"), "verdict": "description",
+                "why": "an argmax picked on the same resample is not tested"} for lam, v in argmax.items()]
+    return ([{**r, "family": "pe"} for r in trends] + [{**r, "family": "pe_argmax"} for r in highest]
+            + [{**r, "family": "barrier"} for r in barrier_trends(loaded, n_boot)]
+            + [{**r, "family": "stress"} for r in stress]), argmax
+
+
+def barrier_trends(loaded, n_boot: int) -> list[dict]:
+    """PE against the weight-matched loss barrier (a pair-level Spearman), and what share of the
+    identity barrier each matching leaves, with its own interval."""
+    if not loaded.barriers:
+        return []
+    seeds = sorted(loaded.seeds)
+    pairs = {f"loss_barrier.{m}": {c: {k: v[f"loss_barrier.{m}"] for k, v in b.items()}
+                                   for c, b in loaded.barriers.items()} for m in METHODS}
+    link = link_row("pe_vs_loss_barrier", "pairs with higher PE have a lower weight-matched loss barrier",
+                    {c: v for c, v in loaded.pe_pairs.items() if c[1] >= PE_MIN_CLASSES}, pairs["loss_barrier.weight"],
+                    seeds, min(n_boot, 1000), -1)
+    return [link] + share_rows(pairs, "loss_barrier.identity", seeds, n_boot)
 
 
 def to_csv(rows: list[dict], columns: list[str]) -> str:
@@ -156,16 +171,17 @@ def barrier_md(rows, loaded, trends) -> str:
     the paper's and weight matching, and whether higher PE goes with a lower barrier."""
     if not loaded.barriers:
         return ""
-    ident = _mean_over_cells(rows, "loss_barrier.identity")[0]
     lines = ["", "## One basin up to permutation?", "",
              "Test-loss barrier along the linear path between two seeds' networks after aligning B's units "
              "to A's (mean over cells of the all-pairs means; range over cells). Yardstick: the barrier "
              "between one run's epochs E-1 and E.", "", "| matching | loss barrier | range | error barrier "
-             "| of the identity barrier |", "|---|---|---|---|---|"]
+             "| of the identity barrier (grid means, 95% interval) |", "|---|---|---|---|---|"]
     for m in METHODS:
         mean, lo, hi = _mean_over_cells(rows, f"loss_barrier.{m}")
         err = _mean_over_cells(rows, f"error_barrier.{m}")[0]
-        lines.append(f"| {m} | {mean:.3f} | {lo:.3f} to {hi:.3f} | {err:.3f} | {mean / ident:.0%} |")
+        share = next((t for t in trends if t["contrast"] == f"share_of_loss_barrier.identity.loss_barrier.{m}"), None)
+        left = f"{share['estimate']:.0%} [{share['ci_low']:.0%}, {share['ci_high']:.0%}]" if share else "100%"
+        lines.append(f"| {m} | {mean:.3f} | {lo:.3f} to {hi:.3f} | {err:.3f} | {left} |")
     same = _mean_over_cells(rows, "loss_barrier.same_run")
     agree = _mean_over_cells(rows, "matching_agreement")
     link = next((t for t in trends if t["contrast"] == "pe_vs_loss_barrier"), None)

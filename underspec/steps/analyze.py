@@ -14,7 +14,7 @@ from pathlib import Path
 from underspec import tracking
 from underspec.base.progress import Progress, Tally
 from underspec.measures.cells import CellContext, cell_rows, epoch_rows
-from underspec.measures.results import Analysis, Loaded
+from underspec.measures.results import Analysis, Loaded, with_interval
 from underspec.measures.sources import source_rows
 from underspec.measures.targets import SeedData
 from underspec.reporting.panels import COLUMNS as PANEL_COLUMNS
@@ -202,7 +202,7 @@ def write_panels(out: Path, results: dict[tuple, list[dict]]) -> list[Path]:
     rows = panel_rows(results)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     files = [out / "panels.csv", out / "figures" / "panels.png", out / "report.md"]
-    files[0].write_text(to_csv(rows, PANEL_COLUMNS))
+    files[0].write_text(to_csv(with_interval(rows), PANEL_COLUMNS))
     panels_fig(rows, files[1])
     files[2].write_text(panels_md(rows))
     return files
