@@ -105,14 +105,13 @@ def contrasts(cells) -> dict[str, Contrast]:
 
 
 def verdict(lo: float, hi: float, sign: int, est: float, floor: float, n_seeds: int) -> tuple[str, str]:
-    """'agree', 'disagree', 'tie' or 'cannot tell at n seeds', and why; floor: the contrast's noise floor."""
+    """'agree', 'disagree', 'tie' or 'cannot tell at n seeds', and why; floor: the contrast's noise floor.
+    A small estimate whose interval reaches past the margin is 'cannot tell', not a tie."""
     if not (np.isfinite(lo) and np.isfinite(hi)):
         return f"cannot tell at {n_seeds} seeds", "no interval"
-    margin = 2 * floor
+    margin = 2 * floor  # a tie is shown, not assumed: the whole interval within the margin (an equivalence test)
     if -margin < lo and hi < margin:
         return "tie", f"the 95% interval lies within +-{margin:.3g}, twice the pooled noise floor"
-    if abs(est) < margin and lo <= 0 <= hi:
-        return "tie", f"|effect| below twice the pooled noise floor ({margin:.3g}) and the interval holds 0"
     if lo > 0 or hi < 0:
         side = 1 if lo > 0 else -1
         return ("agree" if side == sign else "disagree"), "the 95% interval excludes 0"

@@ -151,7 +151,7 @@ def trends_md(trends, argmax, loaded) -> str:
              f"One bootstrap over whole seeds ({len(loaded.seeds)} seeds), the same resamples for every cell; "
              f"PE of all pairs, C >= {PE_MIN_CLASSES} pooled; 95% intervals. Tie margin: twice the noise "
              "floor of the cells a contrast pools, sqrt(sum w_c^2 sigma_c^2) for a contrast sum w_c PE_c; a "
-             "contrast whose interval lies within it, or below it and holding 0, is a tie.",
+             "contrast whose whole interval lies within it is a tie (shown to be negligible).",
              "", "| claim | effect | 95% interval | tie margin | verdict | why |", "|---|---|---|---|---|---|"]
     lines += [f"| {t['statement']} | {t['estimate']:+.3f} | {t['ci_low']:+.3f} to {t['ci_high']:+.3f} "
               f"| {t['tie_margin']:.3f} | {t['verdict']} | {t['why']} |" for t in trends]
@@ -251,8 +251,8 @@ def definitions(rows) -> str:
             f"{ROTATION_DRAWS} draws per pair; it keeps the span of the units and scrambles which is which, so "
             "trained values above it (`minus_rotation`, paired by pair, interval excluding 0) say the units "
             "correspond, not only the subspace. PE noise floor (`pe_noise`): the std of PE when the near-dead "
-            f"weights (|w| <= {NOISE_BAND:g} lambda lr) are redrawn within that band; a difference below twice "
-            "it is a tie. A unit is near-dead when its largest |weight| is below "
+            f"weights (|w| <= {NOISE_BAND:g} lambda lr) are redrawn within that band; a trend contrast "
+            "whose interval lies within twice the floor of the cells it pools is a tie. A unit is near-dead when its largest |weight| is below "
             f"{NEAR_DEAD_FRACTION:g} of the layer's largest; "
             "`*_live` metrics match live units only (for gradients, the live units of the weights). PE at "
             "C = 2 is n/a (every W2 |Pearson| is 1: a tie); `pe_authors` is the authors' code's value, the "
