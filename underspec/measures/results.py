@@ -7,10 +7,12 @@ target, metric, mode), a `RowKey`. Every lookup of a row by its key goes through
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from underspec.measures.stress_trends import StressCell
 from underspec.measures.targets import SeedData
+
+if TYPE_CHECKING:  # the stress measures import torch; a result object needs only the name
+    from underspec.measures.stress_trends import StressCell
 
 KEY_COLUMNS = ("lambda", "classes", "target", "metric", "mode")
 CSV_COLUMNS = [*KEY_COLUMNS, "mean", "std", "ci_low", "ci_high", "n_pairs", "interval"]

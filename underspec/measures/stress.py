@@ -93,7 +93,8 @@ def ensemble_correct(prob: np.ndarray, pred: np.ndarray, y: np.ndarray, weights:
     k, d, C = P.shape
     if d == 0:
         return np.full(len(weights), agreed, np.int64)
-    flat, W = torch.from_numpy(np.ascontiguousarray(P.reshape(k, d * C))), torch.from_numpy(weights)
+    flat = torch.from_numpy(np.ascontiguousarray(P.reshape(k, d * C)))
+    W = torch.from_numpy(weights).to(flat.dtype)
     out = np.empty(len(weights), np.int64)
     for i in range(0, len(weights), 50):  # (50, d, C) at a time: one product, torch's argmax (first maximum)
         avg = (W[i : i + 50] @ flat).reshape(-1, d, C)

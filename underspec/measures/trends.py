@@ -34,7 +34,7 @@ class Contrast:
 
     def floor(self, sigma: dict[Cell, float]) -> float:
         """sqrt(sum_c w_c^2 sigma_c^2): the noise floor of the cells the contrast pools."""
-        return float(np.sqrt(sum(w * w * sigma.get(c, 0.0) ** 2 for c, w in self.weights.items())))
+        return float(np.sqrt(sum(w * w * sigma.get(c, np.nan) ** 2 for c, w in self.weights.items())))
 
 
 def group_mean(cells) -> dict[Cell, float]:
@@ -118,14 +118,14 @@ def verdict(lo: float, hi: float, sign: int, est: float, floor: float, n_seeds: 
     return f"cannot tell at {n_seeds} seeds", "the 95% interval holds 0"
 
 
-def contrast_rows(means: dict[Cell, np.ndarray], tests: dict[str, Contrast], sigma: dict[Cell, float],
-                  n_seeds: int) -> list[dict]:
-    """One trends.csv row per contrast: estimate, 95% interval, tie margin and verdict."""
+def contrast_rows(means: dict[Cell, np.ndarray], tests: dict[str, Contrast], floor_of, n_seeds: int) -> list[dict]:
+    """One trends.csv row per contrast: estimate, 95% interval, tie margin and verdict; floor_of
+    (Contrast -> float): the contrast's noise floor (half its tie margin)."""
     rows = []
     for name, t in tests.items():
         c = t.of(means)
         lo, hi = np.nanpercentile(c[1:], [2.5, 97.5]) if np.isfinite(c[1:]).any() else (np.nan, np.nan)
-        floor = t.floor(sigma)
+        floor = floor_of(t)
         v, why = verdict(float(lo), float(hi), t.sign, float(c[0]), floor, n_seeds)
         rows.append({"contrast": name, "statement": t.statement, "estimate": float(c[0]), "ci_low": float(lo),
                      "ci_high": float(hi), "tie_margin": 2 * floor, "verdict": v, "why": why})
@@ -143,7 +143,7 @@ def trend_rows(pe: dict[Cell, dict], seeds: list[int], n_boot: int = 2000, noise
     with warnings.catch_warnings():  # a resample of one distinct seed has no pair: NaN, said once below
         warnings.simplefilter("ignore", RuntimeWarning)
         means = boot_cell_means(pe, seeds, n_boot)
-        return contrast_rows(means, contrasts(pe), sigma, len(seeds)), lambda_argmax(means)
+        return contrast_rows(means, contrasts(pe), lambda t: t.floor(sigma), len(seeds)), lambda_argmax(means)
 
 
 def lambda_argmax(means: dict[Cell, np.ndarray]) -> dict[float, float]:

@@ -180,7 +180,8 @@ def barrier_md(rows, loaded, trends) -> str:
         mean, lo, hi = _mean_over_cells(rows, f"loss_barrier.{m}")
         err = _mean_over_cells(rows, f"error_barrier.{m}")[0]
         share = next((t for t in trends if t["contrast"] == f"share_of_loss_barrier.identity.loss_barrier.{m}"), None)
-        left = f"{share['estimate']:.0%} [{share['ci_low']:.0%}, {share['ci_high']:.0%}]" if share else "100%"
+        left = (f"{share['estimate']:.0%} [{share['ci_low']:.0%}, {share['ci_high']:.0%}]" if share
+                else "100%" if m == "identity" else "n/a")
         lines.append(f"| {m} | {mean:.3f} | {lo:.3f} to {hi:.3f} | {err:.3f} | {left} |")
     same = _mean_over_cells(rows, "loss_barrier.same_run")
     agree = _mean_over_cells(rows, "matching_agreement")
@@ -252,7 +253,8 @@ def definitions(rows) -> str:
             "trained values above it (`minus_rotation`, paired by pair, interval excluding 0) say the units "
             "correspond, not only the subspace. PE noise floor (`pe_noise`): the std of PE when the near-dead "
             f"weights (|w| <= {NOISE_BAND:g} lambda lr) are redrawn within that band; a trend contrast "
-            "whose interval lies within twice the floor of the cells it pools is a tie. A unit is near-dead when its largest |weight| is below "
+            "whose interval lies within twice the floor of the cells it pools is a tie. A unit is near-dead "
+            "when its largest |weight| is below "
             f"{NEAR_DEAD_FRACTION:g} of the layer's largest; "
             "`*_live` metrics match live units only (for gradients, the live units of the weights). PE at "
             "C = 2 is n/a (every W2 |Pearson| is 1: a tie); `pe_authors` is the authors' code's value, the "

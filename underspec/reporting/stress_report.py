@@ -189,9 +189,9 @@ def trends_lines(trends) -> list[str]:
     if not trends:
         return []
     lines = ["", "Trends under shift, fixed beforehand, each statistic the mean over the shifts (the identity "
-             "excluded), every C; one seed bootstrap for every cell. Tie margin: twice the pooled test-set "
-             "noise, sqrt(sum w_c^2 sigma_c^2), sigma_c the std of the cell's statistic over resamples of the "
-             "test images with the seeds fixed. Links: Spearman of a pair's disagreement under a shift with its "
+             "excluded), every C; one seed bootstrap for every cell. Tie margin: twice the test-set noise "
+             "of the contrast itself, its std over resamples of the test images (the same for every cell) with "
+             "the seeds fixed. Links: Spearman of a pair's disagreement under a shift with its "
              "PE (C >= 3) or its weight-matched loss barrier, ranked within each (cell, shift), pooled.", "",
              "| claim | effect | 95% interval | tie margin | verdict |", "|---|---|---|---|---|"]
     for t in trends:
