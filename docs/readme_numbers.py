@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import csv
 import difflib
+import functools
 import re
 import sys
 from collections.abc import Callable
@@ -69,10 +70,18 @@ class Metrics:
     def cells(self, mode_prefix: str = "") -> list[tuple[float, int]]:
         return sorted({(k[0], k[1]) for k in self.rows if k[4].startswith(mode_prefix)})
 
+    @functools.cached_property
+    def by_kind(self) -> dict[tuple[str, str, str], list[tuple[float, int, dict]]]:
+        """(target, metric, mode) -> [(lambda, C, row)] in cell order: the rows sorted once."""
+        out: dict = {}
+        for (lam, C, t, m, mo), r in sorted(self.rows.items()):
+            out.setdefault((t, m, mo), []).append((lam, C, r))
+        return out
+
     def means(self, target: str, metric: str, mode: str, where=lambda lam, C: True) -> list[float]:
         """Means of the rows of (target, metric, mode) over the cells where where(lam, C) holds."""
-        return [r["mean"] for (lam, C, t, m, mo), r in sorted(self.rows.items())
-                if (t, m, mo) == (target, metric, mode) and where(lam, C) and r["mean"] == r["mean"]]
+        return [r["mean"] for lam, C, r in self.by_kind.get((target, metric, mode), [])
+                if where(lam, C) and r["mean"] == r["mean"]]
 
 
 def ci(r, f=lambda v: v, d: int = 3) -> str:
@@ -89,10 +98,17 @@ def lam_str(lam: float) -> str:
 
 # ---- the blocks -------------------------------------------------------------------------------
 
+@functools.cache
+def load(path: Path) -> Metrics:
+    """One metrics.csv, read once per process (every block reads the same few files)."""
+    return Metrics.load(path)
+
+
 def paper(rep: Path) -> Metrics:
-    return Metrics.load(rep / "paper" / "metrics.csv")
+    return load(rep / "paper" / "metrics.csv")
 
 
+@functools.cache
 def trends(rep: Path) -> dict[str, dict]:
     """trends.csv's rows by contrast, estimate and interval as floats."""
     rows = {r["contrast"]: r for r in csv.DictReader((rep / "paper" / "trends.csv").open())}
@@ -434,7 +450,7 @@ def barrier_bullets(rep: Path) -> str:
 
 def sources_table(rep: Path) -> str:
     """Each class's mean as a share of the init+order mean, per cell, for three measures."""
-    rows = Metrics.load(rep / "sources" / "metrics.csv")
+    rows = load(rep / "sources" / "metrics.csv")
     out = ["| lambda | C | what | " + " | ".join(f"{c} / init+order" for c in CLASSES) + " | init+order |",
            "|---|---|---|" + "---|" * (len(CLASSES) + 1)]
     for lam, C in rows.cells("pairs_"):
@@ -453,7 +469,7 @@ def sources_table(rep: Path) -> str:
 def width_panels(rep: Path) -> list[tuple[int, Metrics]]:
     """(H, metrics) of each width's report, narrowest first."""
     paths = rep.glob("width/h*-lr*-b*/metrics.csv")
-    return sorted(((int(p.parent.name[1:].split("-")[0]), Metrics.load(p)) for p in paths), key=lambda t: t[0])
+    return sorted(((int(p.parent.name[1:].split("-")[0]), load(p)) for p in paths), key=lambda t: t[0])
 
 
 def width_table(rep: Path) -> str:
@@ -480,7 +496,7 @@ MATCHINGS = (("identity", "identity"), ("paper", "paper (W1 only)"), ("weight", 
 
 def barrier_table(rep: Path) -> str:
     """Loss and error barrier per matching, mean and range over the paper grid's cells."""
-    m = Metrics.load(rep / "paper" / "metrics.csv")
+    m = paper(rep)
     n = len(m.means("barrier", "loss_barrier.identity", "all_pairs"))
     out = [f"| matching | loss barrier, mean over the {n} cells | range over cells | error barrier, mean |",
            "|---|---|---|---|"]
