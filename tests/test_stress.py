@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from underspec.measures.results import Analysis
 from underspec.measures.stress import (
     ensemble_correct,
     noise_null,
@@ -16,9 +17,12 @@ from underspec.measures.stress import (
     spread_stats,
     std_ratio,
 )
+from underspec.measures.targets import SeedData
 from underspec.spec.config import AnalyzeConfig, ConfigError, SweepConfig
 from underspec.spec.parsing import stress_families
+from underspec.steps import stress as stress_step
 from underspec.steps.analyze import run_analysis
+from underspec.steps.loading import analysis_images
 from underspec.steps.sweep import run_sweep
 from underspec.training.data import fold_labels
 from underspec.training.shifts import all_shifts, digest, make_shift
@@ -173,3 +177,38 @@ def test_a_small_sweep_has_the_stress_rows_and_each_training_run_its_stress_metr
     digests = {d.dataset.name.split("/", 1)[1]: d.dataset.digest for d in inputs}
     assert digests == {s.name: digest(make_shift(x, s)) for s in all_shifts()}  # independent of the runs
     assert json.loads(inputs[0].dataset.source)["suite"].startswith("mnist-stress-v1-")
+
+
+def test_the_background_queue_gives_the_serial_results_in_the_serial_places(tiny_root):
+    """The cells' stress work on a background thread: the rows, per-run metrics and trend inputs
+    of a serial run (threads=0), each cell's stress rows right after the cell's own row."""
+    images = stress_step.with_suite(analysis_images(str(tiny_root)),
+                                    AnalyzeConfig(data_dir=str(tiny_root), stress="rotate,gauss"))
+    rng = np.random.default_rng(5)
+    def traj(C):  # two epochs of a 784-16-C network
+        return {"W1": rng.normal(0, 0.05, (2, 16, 784)), "b1": rng.normal(0, 0.1, (2, 16)),
+                "W2": rng.normal(0, 0.3, (2, C, 16)), "b2": np.zeros((2, C))}
+
+    cells = {(lam, C): {s: SeedData(f"r{lam}-{C}-{s}", {k: v.astype(np.float32) for k, v in traj(C).items()})
+                        for s in (0, 1, 2)} for lam, C in ((0.0, 3), (0.0, 10), (0.01, 3))}
+
+    def analysis(threads: int) -> Analysis:
+        out = Analysis()
+        with stress_step.Queue(images, 30, threads) as queue:
+            for cell, seeds in cells.items():
+                out.rows.append({"own row of": cell})
+                queue.submit(cell, seeds, out)
+            queue.drain(out)
+        return out
+
+    serial, overlapped = analysis(0), analysis(1)
+    assert repr(overlapped.rows) == repr(serial.rows) and overlapped.per_run == serial.per_run
+    assert overlapped.loaded.stress["accs"] == serial.loaded.stress["accs"]
+    for cell, sc in serial.loaded.stress_cells.items():
+        other = overlapped.loaded.stress_cells[cell]
+        assert np.array_equal(sc.acc, other.acc) and repr(sc.on_images) == repr(other.on_images)
+    cell = None
+    for r in overlapped.rows:
+        cell = r.get("own row of", cell)
+        assert "own row of" in r or (r["lambda"], r["classes"]) == cell
+    assert len(overlapped.rows) > 3 and len(overlapped.per_run) == 9

@@ -43,11 +43,11 @@ def test_c2_never_enters_and_a_difference_below_the_noise_floor_is_a_tie():
     cells = grid(lambda lam, C: 0.3 if C > 2 else 0.9)
     rows, _ = trend_rows(cells, SEEDS, n_boot=200, noise=0.01)
     assert {r["verdict"] for r in rows} == {"tie"}  # every contrast is exactly 0 once C = 2 is out
-    assert verdict(0.01, 0.05, +1, 0.03, 0.0, 7)[0] == "agree"
-    assert verdict(-0.05, -0.01, +1, -0.03, 0.0, 7)[0] == "disagree"
-    assert verdict(-0.01, 0.05, +1, 0.02, 0.0, 7)[0] == "cannot tell at 7 seeds"
-    assert verdict(-0.03, 0.04, +1, 0.007, 0.0055, 7)[0] == "cannot tell at 7 seeds"  # small, but not shown small
-    assert verdict(-0.004, 0.005, +1, 0.0, 0.0055, 7)[0] == "tie"  # the whole interval within the margin
+    assert verdict(0.01, 0.05, +1, 0.0, 7)[0] == "agree"
+    assert verdict(-0.05, -0.01, +1, 0.0, 7)[0] == "disagree"
+    assert verdict(-0.01, 0.05, +1, 0.0, 7)[0] == "cannot tell at 7 seeds"
+    assert verdict(-0.03, 0.04, +1, 0.0055, 7)[0] == "cannot tell at 7 seeds"  # small, but not shown small
+    assert verdict(-0.004, 0.005, +1, 0.0055, 7)[0] == "tie"  # the whole interval within the margin
 
 
 def test_every_cell_shares_the_seed_resamples_and_the_first_entry_is_observed():

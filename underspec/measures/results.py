@@ -2,7 +2,8 @@
 panel's result (`Analysis`, with what was loaded for it, `Loaded`). Pure data.
 
 A row is a dict with the columns of metrics.csv (`CSV_COLUMNS`); its key is (lambda, classes,
-target, metric, mode), a `RowKey`. Every lookup of a row by its key goes through `RowIndex`.
+target, metric, mode), a `RowKey`. Every lookup of a row by its key goes through `RowIndex`;
+every summary of one measure over the cells starts from `over_cells`.
 """
 from __future__ import annotations
 
@@ -73,6 +74,13 @@ class RowIndex:
         return self._rows.get((tuple(at), key))
 
 
+def over_cells(rows, target: str, metric: str, mode: str, key: str = "mean") -> list[dict]:
+    """The rows of (target, metric, mode) in every cell whose `key` column is finite, in row order:
+    what a summary over the cells (a mean, a median, a count) reads."""
+    return [r for r in rows if (r["target"], r["metric"], r["mode"]) == (target, metric, mode) and r[key] == r[key]
+            and abs(r[key]) != float("inf")]
+
+
 @dataclass
 class Loaded:
     """What the analysis read: per-run artifact digests, problems, and the few cells kept in
@@ -87,6 +95,7 @@ class Loaded:
     paths: dict[tuple[float, int], dict] = field(default_factory=dict)  # kept cells -> {(a, b): {method: curves}}
     seeds: set[int] = field(default_factory=set)
     stress: dict = field(default_factory=dict)  # the stress suite's per-seed accuracies and samples
+    suite: object = None  # the stress suite read (steps.stress.Stress), None when it was off
     stress_cells: dict[tuple[float, int], StressCell] = field(default_factory=dict)  # what the stress trends read
 
 

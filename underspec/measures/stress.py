@@ -153,10 +153,11 @@ def noise_rows(lam, C, name: str, correct: np.ndarray) -> list[dict]:
             _row(lam, C, metric, "chance_bernoulli", (float(mid), np.nan, float(lo), float(hi), len(null)))]
 
 
-def shift_rows(lam, C, name: str, outs: list[RunOutputs], iid_acc: np.ndarray, y: np.ndarray, idx) -> list[dict]:
-    """Every row of one cell and one shift; outs: the k seeds' outputs, in the order of idx's columns."""
-    acc = np.array([o.acc for o in outs])
-    pred, prob = np.stack([o.pred for o in outs]), np.stack([o.prob for o in outs])
+def shift_rows(lam, C, name: str, outs: list[RunOutputs], iid_acc: np.ndarray, y: np.ndarray, idx,
+               pred: np.ndarray) -> list[dict]:
+    """Every row of one cell and one shift; outs: the k seeds' outputs, in the order of idx's
+    columns, and pred (k, n) their predictions stacked."""
+    acc, prob = np.array([o.acc for o in outs]), np.stack([o.prob for o in outs])
     rows = [_row(lam, C, f"{m}.{name}", "seed_bootstrap", s) for m, s in spread_stats(acc, idx).items()]
     rows.insert(1, _row(lam, C, f"loss.{name}", "seed_bootstrap",
                         spread_stats(np.array([o.loss for o in outs]), idx)["acc"]))
@@ -171,10 +172,13 @@ def shift_rows(lam, C, name: str, outs: list[RunOutputs], iid_acc: np.ndarray, y
     return rows + noise_rows(lam, C, name, pred == y[None, :])
 
 
-def cell_stress_rows(lam, C, outputs: dict[str, list[RunOutputs]], y: np.ndarray, n_boot: int) -> list[dict]:
+def cell_stress_rows(lam, C, outputs: dict[str, list[RunOutputs]], y: np.ndarray, n_boot: int,
+                     preds: dict[str, np.ndarray] | None = None) -> list[dict]:
     """The rows of one cell: outputs {shift: [the k seeds' RunOutputs]} with the identity (the
-    iid test set) among them, y (n,) the folded labels; the same seed resamples for every shift."""
+    iid test set) among them, y (n,) the folded labels; the same seed resamples for every shift.
+    preds {shift: (k, n)}: the outputs' predictions stacked, when the caller has them."""
     k = len(outputs[IID])
     idx = np.random.default_rng(0).integers(0, k, size=(n_boot, k))  # (n_boot, k)
     iid = np.array([o.acc for o in outputs[IID]])
-    return [r for name, outs in outputs.items() for r in shift_rows(lam, C, name, outs, iid, y, idx)]
+    preds = preds or {name: np.stack([o.pred for o in outs]) for name, outs in outputs.items()}
+    return [r for name, outs in outputs.items() for r in shift_rows(lam, C, name, outs, iid, y, idx, preds[name])]

@@ -13,6 +13,7 @@ resamples of the contrast itself, so the cells' shared test-set noise is counted
 """
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 
@@ -60,13 +61,22 @@ def stress_cell(seeds: list[int], preds: dict[str, np.ndarray], y: np.ndarray) -
     return StressCell(list(seeds), correct.mean(2), dis, image_noise(correct, differ))
 
 
+@functools.cache
+def image_weights(n: int, draws: int) -> np.ndarray:
+    """(n, draws) float32: column b the weights (count / n) of the n images in resample b (rng
+    seed 0); the same array for every cell, so made once. Read-only."""
+    rng = np.random.default_rng(0)
+    W = np.stack([np.bincount(r, minlength=n) for r in rng.integers(0, n, (draws, n))]).astype(np.float32).T / n
+    W.flags.writeable = False
+    return W
+
+
 def image_noise(correct: np.ndarray, differ: np.ndarray, draws: int = IMAGE_DRAWS) -> dict[str, np.ndarray]:
     """On each of `draws` resamples of the n images (the same for every call: rng seed 0), (draws,):
     the mean over shifts of the std over seeds of accuracy (correct (S, k, n) bool) and the mean
     pair disagreement (differ (S, P, n))."""
     S, k, n = correct.shape
-    rng = np.random.default_rng(0)
-    W = np.stack([np.bincount(r, minlength=n) for r in rng.integers(0, n, (draws, n))]).astype(np.float32).T / n
+    W = image_weights(n, draws)
     acc = (correct.reshape(S * k, n).astype(np.float32) @ W).reshape(S, k, draws)  # (S, k, B)
     dis = (differ.reshape(-1, n).astype(np.float32) @ W).reshape(S, -1, draws)  # (S, P, B)
     return {"acc_std": acc.std(1, ddof=1).mean(0), "disagreement": dis.mean((0, 1))}

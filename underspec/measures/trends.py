@@ -104,7 +104,7 @@ def contrasts(cells) -> dict[str, Contrast]:
     return out
 
 
-def verdict(lo: float, hi: float, sign: int, est: float, floor: float, n_seeds: int) -> tuple[str, str]:
+def verdict(lo: float, hi: float, sign: int, floor: float, n_seeds: int) -> tuple[str, str]:
     """'agree', 'disagree', 'tie' or 'cannot tell at n seeds', and why; floor: the contrast's noise floor.
     A small estimate whose interval reaches past the margin is 'cannot tell', not a tie."""
     if not (np.isfinite(lo) and np.isfinite(hi)):
@@ -126,7 +126,7 @@ def contrast_rows(means: dict[Cell, np.ndarray], tests: dict[str, Contrast], flo
         c = t.of(means)
         lo, hi = np.nanpercentile(c[1:], [2.5, 97.5]) if np.isfinite(c[1:]).any() else (np.nan, np.nan)
         floor = floor_of(t)
-        v, why = verdict(float(lo), float(hi), t.sign, float(c[0]), floor, n_seeds)
+        v, why = verdict(float(lo), float(hi), t.sign, floor, n_seeds)
         rows.append({"contrast": name, "statement": t.statement, "estimate": float(c[0]), "ci_low": float(lo),
                      "ci_high": float(hi), "tie_margin": 2 * floor, "verdict": v, "why": why})
     return rows
@@ -158,7 +158,7 @@ def lambda_argmax(means: dict[Cell, np.ndarray]) -> dict[float, float]:
 def link_row(name: str, statement: str, x: dict, y: dict, seeds: list[int], n_boot: int, sign: int) -> dict:
     """A trends.csv row for a within-group Spearman (trends.within_cell_spearman); no tie margin."""
     rho, lo, hi = within_cell_spearman(x, y, seeds, n_boot)
-    v, why = verdict(lo, hi, sign, rho, 0.0, len(seeds))
+    v, why = verdict(lo, hi, sign, 0.0, len(seeds))
     return {"contrast": name, "statement": f"{statement} (Spearman within groups, pooled)", "estimate": rho,
             "ci_low": lo, "ci_high": hi, "tie_margin": float("nan"), "verdict": v, "why": why}
 

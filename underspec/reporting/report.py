@@ -12,7 +12,15 @@ import numpy as np
 from underspec.measures.barrier import ALPHAS, METHODS
 from underspec.measures.metrics import NEAR_DEAD_FRACTION
 from underspec.measures.nulls import NOISE_BAND, ROTATION_DRAWS
-from underspec.measures.results import CSV_COLUMNS, EPOCH_COLUMNS, Analysis, RowIndex, RowKey, with_interval
+from underspec.measures.results import (
+    CSV_COLUMNS,
+    EPOCH_COLUMNS,
+    Analysis,
+    RowIndex,
+    RowKey,
+    over_cells,
+    with_interval,
+)
 from underspec.measures.stress_trends import stress_link_rows, stress_trend_rows
 from underspec.measures.trends import PE_MIN_CLASSES, link_row, share_rows, trend_rows
 from underspec.reporting import figures
@@ -161,8 +169,7 @@ def trends_md(trends, argmax, loaded) -> str:
 
 
 def _mean_over_cells(rows, metric, mode="all_pairs", target="barrier"):
-    v = [r["mean"] for r in rows if (r["target"], r["metric"], r["mode"]) == (target, metric, mode)
-         and np.isfinite(r["mean"])]
+    v = [r["mean"] for r in over_cells(rows, target, metric, mode)]
     return (float(np.mean(v)), float(np.min(v)), float(np.max(v))) if v else (np.nan, np.nan, np.nan)
 
 

@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from underspec.measures.results import RowIndex, RowKey, over_cells  # noqa: E402
 from underspec.measures.stress import IID, TARGET  # noqa: E402
 
 
@@ -35,13 +36,6 @@ def strongest(rows) -> list[str]:
         if name != IID:
             by_family[name.rsplit("-", 1)[0]] = name
     return list(by_family.values())
-
-
-def _value(rows, lam, C, metric, mode) -> dict | None:
-    for r in rows:
-        if (r["lambda"], r["classes"], r["target"], r["metric"], r["mode"]) == (lam, C, TARGET, metric, mode):
-            return r
-    return None
 
 
 def stress_figures(figs: Path, rows, loaded) -> list[Path]:
@@ -131,26 +125,26 @@ def samples_fig(samples: dict[str, np.ndarray], path: Path) -> None:
     plt.close(fig)
 
 
-def _mean(rows, metric, mode, key="mean", over=np.mean) -> float:
-    v = [r[key] for r in rows if r["metric"] == metric and r["mode"] == mode and np.isfinite(r[key])]
+def _mean(rows, metric, mode, over=np.mean) -> float:
+    v = [r["mean"] for r in over_cells(rows, TARGET, metric, mode)]
     return float(over(v)) if v else float("nan")
 
 
 def _count(rows, metric, test) -> tuple[int, int]:
     """(cells where test(row) holds, cells with a finite row) for metric in mode seed_bootstrap."""
-    got = [r for r in rows if r["metric"] == metric and r["mode"] == "seed_bootstrap" and np.isfinite(r["ci_low"])]
+    got = over_cells(rows, TARGET, metric, "seed_bootstrap", key="ci_low")
     return sum(bool(test(r)) for r in got), len(got)
 
 
-def noise_counts(rows, name: str) -> tuple[int, int]:
+def noise_counts(rows, name: str, index: RowIndex | None = None) -> tuple[int, int]:
     """(cells whose measured noise ratio lies above the null's 95% range, cells with both)."""
     above = n = 0
-    for r in rows:
-        if r["metric"] == f"noise_ratio.{name}" and r["mode"] == "measured" and np.isfinite(r["mean"]):
-            null = _value(rows, r["lambda"], r["classes"], r["metric"], "chance_bernoulli")
-            if null is not None and np.isfinite(null["ci_high"]):
-                n += 1
-                above += r["mean"] > null["ci_high"]
+    index = index or RowIndex(rows)
+    for r in over_cells(rows, TARGET, f"noise_ratio.{name}", "measured"):
+        null = index.get(RowKey.of(r)._replace(mode="chance_bernoulli"))
+        if null is not None and np.isfinite(null["ci_high"]):
+            n += 1
+            above += r["mean"] > null["ci_high"]
     return above, n
 
 
@@ -160,7 +154,7 @@ def stress_md(rows, trends=()) -> str:
     rows = _stress(rows)
     if not rows:
         return ""
-    cells = len({(r["lambda"], r["classes"]) for r in rows})
+    cells, index = len({(r["lambda"], r["classes"]) for r in rows}), RowIndex(rows)
     lines = ["", "## Does the difference matter? Seeds under shift", "",
              f"Every compared seed's final weights on each shifted copy of the test set (the stress suite; "
              f"`identity` is the iid test set), {cells} cells. Means over cells; 95% intervals from resampling "
@@ -173,7 +167,7 @@ def stress_md(rows, trends=()) -> str:
              "| noise ratio | noise above null |", "|---|---|---|---|---|---|---|---|---|"]
     for name in shift_names(rows):
         up, n = _count(rows, f"std_ratio.{name}", lambda r: r["ci_low"] > 1)
-        na, nn = noise_counts(rows, name)
+        na, nn = noise_counts(rows, name, index)
         ratio = f"{_mean(rows, f'std_ratio.{name}', 'seed_bootstrap', over=np.median):.2f}" if name != IID else "1"
         lines.append(f"| {name} | {_mean(rows, f'acc.{name}', 'seed_bootstrap'):.3f} "
                      f"| {_mean(rows, f'acc_std.{name}', 'seed_bootstrap'):.4f} | {ratio} "

@@ -53,26 +53,29 @@ def analyze(inputs: Inputs, by_cell: dict, label: str = "") -> Analysis:
     keep = set(gif_cells(cfg.gif_cells, by_cell))
     out.loaded.n_cells = len(by_cell)
     n_pairs = {cell: len(s) * (len(s) - 1) // 2 for cell, s in by_cell.items()}  # an upper bound
-    with ThreadPoolExecutor(8) as pool, \
+    with ThreadPoolExecutor(8) as pool, stress.Queue(inputs.images, cfg.bootstrap) as queue, \
             Progress(f"analysis {cfg.sweep}{label}", Tally(sum(n_pairs.values()), "pair"),
                      Tally(len(by_cell), "cells")) as bar:
-        cells = CellAnalyzer(inputs, pool, out, bar.update)
+        cells = CellAnalyzer(inputs, pool, out, bar.update, queue)
         for cell, spec_runs in sorted(by_cell.items()):
             before = bar.units_done
             cells.analyze(cell, spec_runs, cell in keep)
             bar.update(n_pairs[cell] - (bar.units_done - before), points=1)  # pairs without barriers
+        queue.drain(out)
     return out
 
 
 @dataclass
 class CellAnalyzer:
     """What every cell of one panel's analysis shares: its inputs, a pool of loader threads, the
-    Analysis the cells add to, and the progress tick (one per seed pair's barriers)."""
+    Analysis the cells add to, the progress tick (one per seed pair's barriers) and the queue of
+    the cells' stress work."""
 
     inputs: Inputs
     pool: ThreadPoolExecutor
     out: Analysis
     tick: Callable[[int], object]
+    queue: stress.Queue
 
     def analyze(self, cell: tuple[float, int], spec_runs: dict[RunSpec, object], kept: bool) -> None:
         """Load the cell's runs, compute its rows and add them to `out`; `kept`: keep its seeds
@@ -126,7 +129,7 @@ class CellAnalyzer:
         out.rows += r
         out.per_run.update(pr)
         out.epoch_rows += epoch_rows(context)
-        stress.add_cell(self.inputs.images, cell, context.seeds, self.inputs.cfg, out)  # after per_run's update
+        self.queue.submit(cell, context.seeds, out)  # its rows follow the cell's own
         if kept:
             loaded.cells[cell] = context.seeds
 
@@ -153,7 +156,7 @@ def run_analysis(cfg: AnalyzeConfig, nested_in: str | None = None) -> int:
     files, digests = write_all(out_dir, cfg, results)
     total = Loaded(problems=problems + [p for res in results.values() for p in res.loaded.problems],
                    digests=digests, n_cells=sum(res.loaded.n_cells for res in results.values()),
-                   stress={"suite": getattr(images, "stress", None)})
+                   suite=stress.suite_of(images))
     return log_and_say(cfg, (out_dir, files), results, total, nested_in)
 
 
@@ -175,8 +178,9 @@ def write_all(out_dir: Path, cfg: AnalyzeConfig, results: dict[tuple, Analysis])
 
 def log_and_say(cfg: AnalyzeConfig, written: tuple[Path, list[Path]], results: dict[tuple, Analysis],
                 total: Loaded, nested_in: str | None) -> int:
-    """Log the outputs written (out_dir, files) to an analysis run, print problems, notes and a
-    summary; the exit status (1 when any artifact was unreadable)."""
+    """Log the outputs written (out_dir, files) to an analysis run (with the stress suite, when
+    on, as its dataset inputs), print problems, notes and a summary; the exit status (1 when any
+    artifact was unreadable)."""
     (out_dir, files), loaded = written, total
     rows = [r for res in results.values() for r in res.rows]
     per_run = {k: v for res in results.values() for k, v in res.per_run.items()}
@@ -186,7 +190,7 @@ def log_and_say(cfg: AnalyzeConfig, written: tuple[Path, list[Path]], results: d
     head = tracking.ParentSpec("analysis", cfg.sweep, f"analysis-{cfg.sweep}", nested_in, note=note)
     with tracking.parent_run(head) as parent:
         tracking.log_analysis(parent, out_dir, rows, per_run, len(loaded.digests), cfg)
-        stress.log(parent, loaded.stress["suite"], out_dir)
+        stress.log(parent, loaded.suite, out_dir)
     if nested_in:
         tracking.link_analysis(parent.client, nested_in, parent.run_id, parent.experiment_id, out_dir / "report.md")
     for line in loaded.problems + notes:
