@@ -2,7 +2,6 @@
 and representation, aligned unit pictures, and PCA animations of the probe embeddings."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -14,112 +13,33 @@ from matplotlib import animation  # noqa: E402
 
 from underspec.measures.alignment import match, pearson_rows  # noqa: E402
 from underspec.measures.barrier import METHODS  # noqa: E402
-from underspec.measures.results import RowIndex, RowKey  # noqa: E402
+from underspec.reporting.heatmaps import Heat, Plane, chance_by_c, chance_marks, heatmap  # noqa: E402
 
 NAMES = {"pe": "PE", "apc1": "APC-1", "apc2": "APC-2", "cka": "linear CKA", "disagreement": "disagreement"}
 
 
-@dataclass
-class Plane:
-    """The lambda x C plane of a figure: the rows' lambdas and Cs, sorted, and the rows' index."""
-
-    lambdas: list[float]
-    classes: list[int]
-    index: RowIndex
-
-    @classmethod
-    def of(cls, rows) -> Plane:
-        return cls(sorted({r["lambda"] for r in rows}), sorted({r["classes"] for r in rows}), RowIndex(rows))
-
-    def values(self, target: str, metric: str, mode: str) -> np.ndarray:
-        """(len(lambdas), len(classes)) means of one kind of row, NaN where a cell has none."""
-        M = np.full((len(self.lambdas), len(self.classes)), np.nan)
-        for i, lam in enumerate(self.lambdas):
-            for j, C in enumerate(self.classes):
-                r = self.index.get(RowKey(lam, C, target, metric, mode))
-                if r is not None:
-                    M[i, j] = r["mean"]
-        return M
-
-
-@dataclass
-class Heat:
-    """One heatmap: values M (len(lambdas), len(classes)), its title, colour range, and the
-    columns (values of C) printed n/a."""
-
-    M: np.ndarray
-    title: str
-    vmin: float = 0.0
-    vmax: float = 1.0
-    na_cols: tuple = ()
-
-
-def _heatmap(ax, plane: Plane, heat: Heat):
-    """One cell per (lambda, C), values printed in the cells."""
-    M, vmin, vmax, classes = heat.M, heat.vmin, heat.vmax, plane.classes
-    im = ax.imshow(M, vmin=vmin, vmax=vmax, cmap="viridis", aspect="auto", origin="lower")
-    for i in range(M.shape[0]):
-        for j in range(M.shape[1]):
-            if classes[j] in heat.na_cols:
-                ax.text(j, i, "n/a", ha="center", va="center", fontsize=7, color="grey")
-            elif np.isfinite(M[i, j]):
-                ax.text(j, i, f"{M[i, j]:.2f}", ha="center", va="center", fontsize=7,
-                        color="white" if M[i, j] < 0.5 * (vmin + vmax) else "black")
-    ax.set_xticks(range(len(classes)), classes)
-    ax.set_xlabel("classes C")
-    ax.set_yticks(range(len(plane.lambdas)), [repr(x) for x in plane.lambdas])
-    ax.set_ylabel("lambda")
-    ax.set_title(heat.title, fontsize=9)
-    return im
-
-
-def chance_by_c(rows, target, metric) -> dict[int, float]:
-    """{C: chance level} of a metric: PE's is 1/H (`chance_uniform`); the APCs' and the function
-    metrics' come from untrained networks (`chance_init`), the gradients' from shuffled entries
-    (`chance_shuffle`). APC-2's and the disagreement's depend on C, hence one level per C."""
-    if metric == "pe":
-        target, mode = "params", "chance_uniform"
-    else:
-        mode = "chance_shuffle" if target == "grads" else "chance_init"
-    by_c: dict[int, list] = {}
-    for r in rows:
-        if r["target"] == target and r["metric"] == metric and r["mode"] == mode and np.isfinite(r["mean"]):
-            by_c.setdefault(r["classes"], []).append(r["mean"])
-    return {c: float(np.mean(v)) for c, v in sorted(by_c.items())}
-
-
-def chance_marks(ax, cb, rows, target, metric) -> str:
-    """Mark a panel's chance: one line on the colour bar when it is the same at every C, else
-    the level under each column. Returns the phrase for the title."""
-    per_c = chance_by_c(rows, target, metric)
-    if not per_c:
-        return "chance n/a"
-    levels = list(per_c.values())
-    if max(levels) - min(levels) < 0.005:
-        cb.ax.axhline(levels[0], color="red", lw=2)
-        return f"chance {levels[0]:.3f}" + (f" (1/{round(1 / levels[0])})" if metric == "pe" else "") + \
-            " (red line)"
-    ax.set_xticks(ax.get_xticks(), [f"{t.get_text()}\n{per_c[int(t.get_text())]:.2f}"
-                                    if int(t.get_text()) in per_c else t.get_text() for t in ax.get_xticklabels()])
-    ax.set_xlabel("classes C (below: chance at that C)")
-    return "chance per C under each column"
-
-
 def fig3_1(rows, path: Path, mode: str = "reference") -> list[str]:
-    """PE, APC-1, APC-2 as lambda x C heatmaps, parameters (top) and cumulative gradients (bottom);
-    returns the panels' titles."""
+    """PE, APC-1, APC-2 as lambda x C heatmaps, parameters (top) and cumulative gradients (bottom),
+    each value with its 95% interval and a "*" where all pairs exceed the rotation null (the
+    interval of mode minus_rotation above 0); returns the panels' titles."""
     plane = Plane.of(rows)
-    fig, axes = plt.subplots(2, 3, figsize=(15, 8), constrained_layout=True)
-    titles = []
+    fig, axes = plt.subplots(2, 3, figsize=(21, 10), constrained_layout=True)
+    titles, mode_said = [], {"reference": "pairs with the reference seed"}.get(mode, mode.replace("_", " "))
     for i, target in enumerate(("params", "grads")):
         for j, metric in enumerate(("pe", "apc1", "apc2")):
-            M = plane.values(target, metric, mode)
-            title = f"{NAMES[metric]}, {'parameters' if i == 0 else 'gradients'} ({mode})"
-            im = _heatmap(axes[i, j], plane, Heat(M, title, na_cols=(2,) if metric == "pe" else ()))
+            title = f"{NAMES[metric]}, {'parameters' if i == 0 else 'gradients'} ({mode_said})"
+            heat = Heat(plane.values(target, metric, mode), title, na_cols=(2,) if metric == "pe" else (),
+                        interval=(plane.values(target, metric, mode, "ci_low"),
+                                  plane.values(target, metric, mode, "ci_high")),
+                        marked=plane.values(target, metric, "minus_rotation", "ci_low") > 0)
+            im = heatmap(axes[i, j], plane, heat)
             said = chance_marks(axes[i, j], fig.colorbar(im, ax=axes[i, j]), rows, target, metric)
             axes[i, j].set_title(f"{title}\n{said}", fontsize=9)
             titles.append(f"{title}\n{said}")
-    fig.suptitle("Figure 3.1 reproduced: seed-to-seed similarity.\n"
+    given = ", given the reference seed" if mode == "reference" else ""
+    fig.suptitle(f"Figure 3.1 reproduced: seed-to-seed similarity, mean [95% interval, seeds resampled{given}]. "
+                 "*: all pairs exceed the rotation null (trained minus null, its 95% interval above 0): "
+                 "more than a shared subspace.\n"
                  "PE at C = 2 is n/a: W2 columns have two entries, every |Pearson| is 1 and the matching is a "
                  "tie (the authors' code gives `pe_authors`, chance by construction).", fontsize=10)
     fig.savefig(path, dpi=110)
@@ -132,13 +52,20 @@ def barriers_fig(rows, path: Path) -> None:
     same-run yardstick (last two checkpoints of one run) last."""
     plane = Plane.of(rows)
     keys = [f"loss_barrier.{m}" for m in METHODS] + ["loss_barrier.same_run"]
-    grids = [plane.values("barrier", k, "all_pairs") for k in keys]
-    hi = max([float(np.nanmax(g)) for g in grids if np.isfinite(g).any()] or [1.0])
-    fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 4.2), constrained_layout=True)
-    for ax, k, M in zip(axes, keys, grids, strict=True):
-        fig.colorbar(_heatmap(ax, plane, Heat(M, k.replace("loss_barrier.", "matching: "), vmax=hi)), ax=ax)
-    fig.suptitle("Loss barrier on the test set along (1 - a) theta_A + a P(theta_B), all pairs of seeds "
-                 "(last panel: the same run's epochs E-1 and E, the yardstick for 'close to zero')", fontsize=10)
+    cols = (len(keys) + 1) // 2
+    fig, axes = plt.subplots(2, cols, figsize=(5.6 * cols, 9), constrained_layout=True, squeeze=False)
+    for ax, k in zip(axes.flat, keys, strict=False):
+        M = plane.values("barrier", k, "all_pairs")
+        hi = float(np.nanmax(M)) if np.isfinite(M).any() and np.nanmax(M) > 0 else 1.0
+        lo = min(0.0, float(np.nanmin(M))) if np.isfinite(M).any() else 0.0
+        what = "same run, epochs E-1 and E" if k.endswith("same_run") else k.replace("loss_barrier.", "matching: ")
+        cb = fig.colorbar(heatmap(ax, plane, Heat(M, what, vmin=lo, vmax=hi)), ax=ax)
+        cb.set_label("test-loss barrier (nats)")
+    for ax in axes.flat[len(keys):]:
+        ax.set_axis_off()
+    fig.suptitle("Loss barrier on the test set along (1 - a) theta_A + a P(theta_B), mean over all pairs of "
+                 "seeds, in nats; each panel has its own colour scale (read the printed values across panels).\n"
+                 "Last panel: the same run's epochs E-1 and E, the yardstick for 'close to zero'", fontsize=11)
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
@@ -173,7 +100,7 @@ def rotation_fig(rows, path: Path) -> None:
             M = plane.values(target, metric, mode)
             what = "trained" if mode == "all_pairs" else "rotation null"
             name = "PE (the authors' at C = 2)" if metric == "pe_authors" else NAMES[metric]
-            im = _heatmap(axes[i, j], plane, Heat(M, f"{name}, {target}: {what}"))
+            im = heatmap(axes[i, j], plane, Heat(M, f"{name}, {target}: {what}"))
             fig.colorbar(im, ax=axes[i, j])
     fig.suptitle("Trained networks beside the rotation null (the other network's live units re-mixed by a "
                  "random rotation: same subspace, unit identity scrambled). Trained minus null, with its "
@@ -222,7 +149,7 @@ def function_fig(rows, path: Path) -> None:
         ch = plane.values("function", metric, "chance_init")
         if np.isfinite(ch).any():
             hi = max(hi, np.nanmax(ch))
-        cb = fig.colorbar(_heatmap(ax, plane, Heat(M, title, vmin=lo, vmax=hi)), ax=ax)
+        cb = fig.colorbar(heatmap(ax, plane, Heat(M, title, vmin=lo, vmax=hi)), ax=ax)
         if metric != "test_acc":
             said = chance_marks(ax, cb, rows, "function", metric)
             ax.set_title(f"{title}\n{said} (untrained networks)", fontsize=9)
@@ -243,21 +170,30 @@ def unit_pictures(seeds: dict, ref: int, key: str, path: Path, title: str) -> No
         sign = np.sign(pearson_rows(A, B)[np.arange(H), perm])[:, None]
         aligned.append(B[perm] * np.where(sign == 0, 1, sign))
     aligned = np.stack(aligned)  # (S, H, 784), sign-flipped so matched units look alike
-    fig, axes = plt.subplots(len(shown) + 1, H, figsize=(H * 0.9, (len(shown) + 1) * 0.95))
-    lim = np.abs(aligned).max() or 1.0
+    fig, axes = plt.subplots(len(shown) + 1, H, figsize=(H * 0.9 + 1.2, (len(shown) + 1) * 0.95 + 0.4))
+    lim, var = np.abs(aligned).max() or 1.0, aligned.var(0)  # var: (H, 784) across seeds
     for r in range(len(shown) + 1):
         for u in range(H):
             ax = axes[r, u]
-            img = aligned[r, u] if r < len(shown) else aligned[:, u].var(0)
-            ax.imshow(img.reshape(28, 28), cmap="RdBu_r" if r < len(shown) else "magma",
-                      vmin=-lim if r < len(shown) else None, vmax=lim if r < len(shown) else None)
+            if r < len(shown):
+                weights = ax.imshow(aligned[r, u].reshape(28, 28), cmap="RdBu_r", vmin=-lim, vmax=lim)
+            else:
+                spread = ax.imshow(var[u].reshape(28, 28), cmap="magma", vmin=0, vmax=var.max() or 1.0)
             ax.set_xticks([])
             ax.set_yticks([])
             if u == 0:
                 ax.set_ylabel("var" if r == len(shown) else f"s{shown[r]}", fontsize=7)
+    _colour_bar(fig, weights, axes[:-1], "weight (sign-aligned)")
+    _colour_bar(fig, spread, axes[-1:], "variance over seeds")
     fig.suptitle(title, fontsize=9)
     fig.savefig(path, dpi=90)
     plt.close(fig)
+
+
+def _colour_bar(fig, im, axes, label: str) -> None:
+    cb = fig.colorbar(im, ax=axes.ravel().tolist(), fraction=0.02, pad=0.01)
+    cb.set_label(label, fontsize=7)
+    cb.ax.tick_params(labelsize=6)
 
 
 def pca_gif(embeddings: dict[int, tuple[np.ndarray, np.ndarray]], path: Path, title: str) -> None:

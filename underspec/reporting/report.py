@@ -24,6 +24,7 @@ from underspec.measures.results import (
 from underspec.measures.stress_trends import stress_link_rows, stress_trend_rows
 from underspec.measures.trends import PE_MIN_CLASSES, link_row, share_rows, trend_rows
 from underspec.reporting import figures
+from underspec.reporting.heatmaps import chance_by_c
 from underspec.reporting.sources_report import sources_fig, sources_md
 from underspec.reporting.stress_report import stress_figures, stress_md
 
@@ -205,7 +206,7 @@ def barrier_md(rows, loaded, trends) -> str:
 
 def chance_text(rows) -> str:
     """PE's chance as the rows give it: 1/H for the sweep's H hidden units."""
-    levels = sorted(set(figures.chance_by_c(rows, "params", "pe").values()))
+    levels = sorted(set(chance_by_c(rows, "params", "pe").values()))
     return ", ".join(f"{x:.4f} (1/{round(1 / x)})" for x in levels) or "n/a"
 
 
