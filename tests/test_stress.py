@@ -11,9 +11,11 @@ import torch
 from underspec.measures.results import Analysis
 from underspec.measures.stress import (
     ensemble_correct,
+    logits,
     noise_null,
     noise_ratio,
     run_outputs,
+    seeds_logits,
     spread_stats,
     std_ratio,
 )
@@ -57,6 +59,17 @@ def test_accuracy_under_a_shift_equals_an_independent_numpy_forward_pass(tiny_da
             hidden = np.maximum(X.double().numpy() @ net["W1"].T.astype(np.float64) + net["b1"], 0)
             logp = torch.log_softmax(torch.from_numpy(hidden @ net["W2"].T + net["b2"]), 1)
             assert abs(out.loss + float(logp[torch.arange(len(y)), y].mean())) < 1e-5
+
+
+def test_the_seeds_first_layers_as_one_product_give_each_network_its_own_logits(tiny_data):
+    rng = np.random.default_rng(4)
+    nets = [{"W1": rng.normal(0, 0.05, (16, 784)).astype(np.float32), "b1": rng.normal(0, 0.1, 16).astype(np.float32),
+             "W2": rng.normal(0, 0.3, (5, 16)).astype(np.float32), "b2": rng.normal(0, 0.1, 5).astype(np.float32)}
+            for _ in range(4)]
+    X = tiny_data.test_x.reshape(len(tiny_data.test_x), -1)
+    for net, z in zip(nets, seeds_logits(nets, X), strict=True):
+        alone = logits(net, X)
+        assert z.shape == alone.shape and torch.allclose(z, alone, atol=1e-5, rtol=0)
 
 
 def test_the_noise_ratio_is_inside_its_null_for_independent_errors_and_above_it_for_a_block():

@@ -42,9 +42,24 @@ def logits(net: dict[str, np.ndarray], X: torch.Tensor) -> torch.Tensor:
         return torch.relu(X @ W1.T + b1) @ W2.T + b2
 
 
-def run_outputs(net: dict[str, np.ndarray], X: torch.Tensor, y: torch.Tensor) -> RunOutputs:
-    """A run's outputs on X (n, 784) with folded labels y (n,) int64."""
-    z = logits(net, X)
+def seeds_logits(nets: list[dict[str, np.ndarray]], X: torch.Tensor) -> list[torch.Tensor]:
+    """`logits` of k networks of one width on X (n, 784): the k first layers as one product
+    X @ (k*H, 784).T (a wider product runs about 1.6x faster than k narrow ones here); the
+    second layers one by one. (k,) tensors (n, C)."""
+    H = nets[0]["W1"].shape[0]
+    W1 = torch.from_numpy(np.concatenate([np.asarray(net["W1"]) for net in nets]))  # (k*H, 784)
+    b1 = torch.from_numpy(np.concatenate([np.asarray(net["b1"]) for net in nets]))  # (k*H,)
+    with torch.no_grad():
+        hidden = torch.relu(X @ W1.T + b1)  # (n, k*H)
+        return [hidden[:, i * H:(i + 1) * H] @ torch.from_numpy(np.asarray(net["W2"])).T
+                + torch.from_numpy(np.asarray(net["b2"])) for i, net in enumerate(nets)]
+
+
+def run_outputs(net: dict[str, np.ndarray], X: torch.Tensor, y: torch.Tensor,
+                z: torch.Tensor | None = None) -> RunOutputs:
+    """A run's outputs on X (n, 784) with folded labels y (n,) int64; z: its (n, C) logits there,
+    when computed already (`seeds_logits`)."""
+    z = logits(net, X) if z is None else z
     if z.shape[0] != y.shape[0]:
         raise ValueError(f"run_outputs: {z.shape[0]} images but {y.shape[0]} labels")
     pred, logp = z.argmax(1), torch.log_softmax(z, 1)

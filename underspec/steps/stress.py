@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from underspec.measures.stress import cell_stress_rows, run_outputs
+from underspec.measures.stress import cell_stress_rows, run_outputs, seeds_logits
 from underspec.measures.stress_trends import StressCell, stress_cell
 from underspec.spec.parsing import stress_families
 from underspec.tracking.stress_log import log_stress
@@ -70,7 +70,9 @@ def cell_stress(stress: Stress, cell: tuple[float, int], nets: dict[int, tuple[s
     weights {W1, b1, W2, b2})}, test_y (n,) the unfolded test labels."""
     lam, C = cell
     y, seeds = fold_labels(test_y, C), sorted(nets)
-    outputs = {name: [run_outputs(nets[s][1], X, y) for s in seeds] for name, X in stress.X.items()}
+    weights = [nets[s][1] for s in seeds]
+    outputs = {name: [run_outputs(w, X, y, z) for w, z in zip(weights, seeds_logits(weights, X), strict=True)]
+               for name, X in stress.X.items()}
     per_run = {nets[s][0]: {f"stress.{name}.{m}": getattr(outs[i], m) for name, outs in outputs.items()
                             for m in ("acc", "loss")} for i, s in enumerate(seeds)}
     preds = {name: np.stack([o.pred for o in outs]) for name, outs in outputs.items()}  # {shift: (k, n)}
