@@ -22,12 +22,14 @@ PANEL_AXES = ("hidden", "lr", "batch_size")
 SHOWN = (("params", "pe", "all_pairs", "PE"), ("function", "disagreement", "all_pairs", "disagreement"),
          ("barrier", "loss_barrier.weight", "all_pairs", "loss barrier (weight matching)"),
          ("function", "test_acc", "seeds", "test accuracy"))
+NULL = ("params", "pe", "chance_rotation")  # PE's rotation null, drawn beside PE
 COLUMNS = [*PANEL_AXES, *CSV_COLUMNS]
 
 
 def panel_rows(results: dict[tuple, list[dict]]) -> list[dict]:
-    """Every panel's rows of the SHOWN kinds, with the panel's (hidden, lr, batch_size)."""
-    kinds = {(t, m, mode) for t, m, mode, _ in SHOWN}
+    """Every panel's rows of the SHOWN kinds and PE's rotation null, with the panel's (hidden, lr,
+    batch_size)."""
+    kinds = {(t, m, mode) for t, m, mode, _ in SHOWN} | {NULL}
     return [{**dict(zip(PANEL_AXES, panel, strict=True)), **r} for panel, rows in sorted(results.items())
             for r in rows if (r["target"], r["metric"], r["mode"]) in kinds]
 
@@ -50,9 +52,15 @@ def panels_fig(rows: list[dict], path: Path) -> None:
                             squeeze=False, constrained_layout=True)
     for i, cell in enumerate(cells):
         for j, (target, metric, mode, title) in enumerate(SHOWN):
-            found = (index.get(RowKey(*cell, target, metric, mode), at=panel) for panel in panels)
-            sel = [r for r in found if r is not None]
-            _draw(axs[i, j], sel, axes_names, f"{title}\nlambda={cell[0]!r}, C={cell[1]}")
+            sel, null = ([r for r in (index.get(RowKey(*cell, *kind), at=panel) for panel in panels) if r is not None]
+                         for kind in ((target, metric, mode), NULL))
+            if metric == "pe":  # PE's chance is 1/H: across widths only the normalised PE compares
+                sel, null, title = _normalised(sel), _normalised(null), "normalised PE, (PE - 1/H) / (1 - 1/H)"
+            bars = "min to max over seeds" if mode == "seeds" else "95% interval"
+            _draw(axs[i, j], sel, axes_names, f"{title} ({bars})\nlambda={cell[0]!r}, C={cell[1]}")
+            if metric == "pe" and len(axes_names) == 1 and null:
+                _line(axs[i, j], null, axes_names[0], "rotation null (normalised alike)")
+                axs[i, j].legend(fontsize=7)
     fig.suptitle(f"The panels side by side, over {' x '.join(axes_names)}")
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -64,13 +72,7 @@ def _draw(ax, sel: list[dict], names: list[str], title: str) -> None:
         ax.axis("off")
         return
     if len(names) == 1:
-        sel = sorted(sel, key=lambda r: r[names[0]])
-        x = np.arange(len(sel))
-        m = np.array([r["mean"] for r in sel])
-        lo, hi = np.array([r["ci_low"] for r in sel]), np.array([r["ci_high"] for r in sel])
-        ax.errorbar(x, m, yerr=[m - lo, hi - m], marker="o", capsize=3)
-        ax.set_xticks(x, [str(r[names[0]]) for r in sel])
-        ax.set_xlabel(names[0])
+        _line(ax, sel, names[0], "trained, all pairs")
         return
     xs, ys = (sorted({r[n] for r in sel}) for n in names)
     M = np.full((len(ys), len(xs)), np.nan)
@@ -85,6 +87,24 @@ def _draw(ax, sel: list[dict], names: list[str], title: str) -> None:
     ax.set_xlabel(names[0])
     ax.set_ylabel(names[1])
     plt.colorbar(im, ax=ax)
+
+
+def _normalised(rows: list[dict]) -> list[dict]:
+    """PE rows as (v - 1/H) / (1 - 1/H), the mean and both interval ends (a fixed increasing map
+    per panel, so the interval maps onto the normalised value's)."""
+    f = lambda v, h: (v - 1 / h) / (1 - 1 / h)  # noqa: E731
+    return [{**r, **{k: f(float(r[k]), int(r["hidden"])) for k in ("mean", "ci_low", "ci_high")}} for r in rows]
+
+
+def _line(ax, sel: list[dict], name: str, label: str) -> None:
+    """Values along one panel axis (its values as ticks) with their interval bars."""
+    sel = sorted(sel, key=lambda r: r[name])
+    x = np.arange(len(sel))
+    m = np.array([float(r["mean"]) for r in sel])
+    lo, hi = np.array([float(r["ci_low"]) for r in sel]), np.array([float(r["ci_high"]) for r in sel])
+    ax.errorbar(x, m, yerr=[m - lo, hi - m], marker="o", capsize=3, label=label)
+    ax.set_xticks(x, [str(r[name]) for r in sel])
+    ax.set_xlabel(name)
 
 
 def panels_md(rows: list[dict]) -> str:

@@ -16,7 +16,10 @@ from underspec.measures.sources import PAIR_KINDS  # noqa: E402
 
 SHOWN = (("function", "disagreement", "prediction disagreement"), ("function", "cka", "1 - CKA"),
          ("params", "pe", "PE (aligned units)"), ("params", "apc1", "APC-1"))
+Y_LABELS = {"disagreement": "share of test images", "cka": "1 - linear CKA of the probe embeddings",
+            "pe": "share of units matched alike", "apc1": "mean |Pearson| of aligned W1 rows"}
 COLORS = {"jitter": "tab:green", "order": "tab:blue", "init": "tab:orange", "init+order": "tab:red"}
+STYLES = {"jitter": ":", "order": "-", "init": "-", "init+order": "--"}  # init+order dashed: init shows under it
 
 
 def _cells(rows) -> list[tuple[float, int]]:
@@ -38,8 +41,15 @@ def sources_fig(rows, erows, path: Path) -> bool:
                              squeeze=False, constrained_layout=True)
     for i, cell in enumerate(cells):
         for j, (target, metric, title) in enumerate(SHOWN):
-            _bars(axes[i, j], [_get(index, cell, target, metric, kind) for kind in PAIR_KINDS], metric == "cka")
-            axes[i, j].set_title(f"{title}\nlambda={cell[0]!r}, C={cell[1]}", fontsize=9)
+            ax = axes[i, j]
+            if metric == "pe" and cell[1] == 2:  # W2 columns of two entries: every |Pearson| is 1
+                ax.text(0.5, 0.5, "n/a at C = 2\n(the W2 matching is a tie)", ha="center", va="center",
+                        transform=ax.transAxes, color="grey")
+            else:
+                _bars(ax, [_get(index, cell, target, metric, kind) for kind in PAIR_KINDS], metric == "cka")
+            ax.set_xticks(range(len(PAIR_KINDS)), PAIR_KINDS, fontsize=8)
+            ax.set_ylabel(Y_LABELS[metric], fontsize=8)
+            ax.set_title(f"{title}, 95% interval\nlambda={cell[0]!r}, C={cell[1]}", fontsize=9)
         _distances(axes[i, -1], [e for e in erows if (e["lambda"], e["classes"]) == cell])
     fig.suptitle("Where the spread comes from: pairs that differ in the jitter, the order, the init, or both seeds")
     fig.savefig(path, dpi=90)
@@ -57,7 +67,6 @@ def _bars(ax, found: list[dict | None], one_minus: bool) -> None:
         m, lo, hi = flip(r["mean"]), flip(r["ci_low"]), flip(r["ci_high"])
         ax.bar(k, m, color=COLORS[kind])
         ax.errorbar(k, m, yerr=[[m - min(lo, hi)], [max(lo, hi) - m]], color="k", capsize=3)
-    ax.set_xticks(range(len(PAIR_KINDS)), PAIR_KINDS, fontsize=8)
 
 
 def _distances(ax, erows: list[dict]) -> None:
@@ -66,10 +75,13 @@ def _distances(ax, erows: list[dict]) -> None:
         pts = sorted((e["epoch"], e["mean"]) for e in erows if e["metric"] == f"w1_distance.{kind}")
         pts = [(x, y) for x, y in pts if y > 0]
         if pts:
-            ax.plot(*zip(*pts, strict=True), label=kind, color=COLORS[kind])
+            ax.plot(*zip(*pts, strict=True), label=kind, color=COLORS[kind], ls=STYLES[kind],
+                    lw=2.5 if kind == "init+order" else 1.5, marker="o" if kind == "init" else None,
+                    markevery=5, markersize=4)
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
-    ax.set_title("||W1_a - W1_b|| / ||W1_a||, no alignment", fontsize=9)
+    ax.set_ylabel("relative W1 distance (log)", fontsize=8)
+    ax.set_title("||W1_a - W1_b|| / ||W1_a||, no alignment\n(init: circles; init+order: dashed over it)", fontsize=9)
     ax.legend(fontsize=7)
 
 
