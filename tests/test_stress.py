@@ -205,13 +205,20 @@ def test_the_background_queue_gives_the_serial_results_in_the_serial_places(tiny
     cells = {(lam, C): {s: SeedData(f"r{lam}-{C}-{s}", {k: v.astype(np.float32) for k, v in traj(C).items()})
                         for s in (0, 1, 2)} for lam, C in ((0.0, 3), (0.0, 10), (0.01, 3))}
 
+    final = {(cell, s): sd.traj["W1"][-1].copy() for cell, seeds in cells.items() for s, sd in seeds.items()}
+
     def analysis(threads: int) -> Analysis:
         out = Analysis()
+        out.per_run["r0.0-3-0"] = {"test_acc": 0.5}  # a run's own metrics, kept beside its stress metrics
         with stress_step.Queue(images, 30, threads) as queue:
             for cell, seeds in cells.items():
                 out.rows.append({"own row of": cell})
                 queue.submit(cell, seeds, out)
+                for sd in seeds.values():  # what the analysis drops after submit never reaches the worker
+                    sd.traj["W1"][-1] += 1.0
             queue.drain(out)
+        for (cell, s), w in final.items():
+            cells[cell][s].traj["W1"][-1] = w  # exactly: (w + 1) - 1 rounds
         return out
 
     serial, overlapped = analysis(0), analysis(1)
@@ -220,8 +227,12 @@ def test_the_background_queue_gives_the_serial_results_in_the_serial_places(tiny
     for cell, sc in serial.loaded.stress_cells.items():
         other = overlapped.loaded.stress_cells[cell]
         assert np.array_equal(sc.acc, other.acc) and repr(sc.on_images) == repr(other.on_images)
-    cell = None
+        assert repr(sc.dis) == repr(other.dis)
+    cell, count = None, {}
     for r in overlapped.rows:
         cell = r.get("own row of", cell)
         assert "own row of" in r or (r["lambda"], r["classes"]) == cell
-    assert len(overlapped.rows) > 3 and len(overlapped.per_run) == 9
+        count[cell] = count.get(cell, 0) + ("own row of" not in r)
+    assert count == {cell: count[(0.0, 3)] for cell in cells} and count[(0.0, 3)] > 10
+    assert len(overlapped.per_run) == 9 and overlapped.per_run["r0.0-3-0"]["test_acc"] == 0.5
+    assert set(overlapped.loaded.stress["samples"]) == set(stress_step.suite_of(images).X)

@@ -20,6 +20,7 @@ from underspec.measures.metrics import disagreement, pair_summary
 
 TARGET = "stress"
 IID = "identity"
+MAX_FUSED_UNITS = 512  # hidden units of several seeds in one first-layer product (bounds its memory)
 HEAVY_DRAWS = 200  # resamples of the ensemble interval and draws of the noise null (each costs k x n)
 
 
@@ -47,6 +48,11 @@ def seeds_logits(nets: list[dict[str, np.ndarray]], X: torch.Tensor) -> list[tor
     X @ (k*H, 784).T (a wider product runs about 1.6x faster than k narrow ones here); the
     second layers one by one. (k,) tensors (n, C)."""
     H = nets[0]["W1"].shape[0]
+    if any(net["W1"].shape[0] != H for net in nets):
+        raise ValueError(f"seeds_logits: widths {[net['W1'].shape[0] for net in nets]} differ")
+    group = max(1, MAX_FUSED_UNITS // H)  # seeds per product: (n, group*H) float32 at most
+    if len(nets) > group:
+        return [z for i in range(0, len(nets), group) for z in seeds_logits(nets[i:i + group], X)]
     W1 = torch.from_numpy(np.concatenate([np.asarray(net["W1"]) for net in nets]))  # (k*H, 784)
     b1 = torch.from_numpy(np.concatenate([np.asarray(net["b1"]) for net in nets]))  # (k*H,)
     with torch.no_grad():

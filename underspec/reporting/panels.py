@@ -39,15 +39,21 @@ def varied(rows: list[dict]) -> list[str]:
     return [a for a in PANEL_AXES if len({r[a] for r in rows}) > 1][:2]
 
 
+def _shown(rows: list[dict]) -> list[dict]:
+    """The rows of the SHOWN kinds (the null rows left out)."""
+    return [r for r in rows if (r["target"], r["metric"], r["mode"]) != NULL]
+
+
 def _panels(rows: list[dict]) -> list[tuple]:
-    """The panels' (hidden, lr, batch_size), sorted."""
-    return sorted({tuple(r[a] for a in PANEL_AXES) for r in rows})
+    """The panels' (hidden, lr, batch_size) with rows of the SHOWN kinds, sorted."""
+    return sorted({tuple(r[a] for a in PANEL_AXES) for r in _shown(rows)})
 
 
 def panels_fig(rows: list[dict], path: Path) -> None:
     axes_names = varied(rows)
-    cells = sorted({(r["lambda"], r["classes"]) for r in rows})
+    cells = sorted({(r["lambda"], r["classes"]) for r in _shown(rows)})
     index, panels = RowIndex(rows, PANEL_AXES), _panels(rows)
+    ticks = sorted({r[axes_names[0]] for r in rows}) if len(axes_names) == 1 else []
     fig, axs = plt.subplots(len(cells), len(SHOWN), figsize=(4.2 * len(SHOWN), 3.4 * len(cells)),
                             squeeze=False, constrained_layout=True)
     for i, cell in enumerate(cells):
@@ -57,22 +63,24 @@ def panels_fig(rows: list[dict], path: Path) -> None:
             if metric == "pe":  # PE's chance is 1/H: across widths only the normalised PE compares
                 sel, null, title = _normalised(sel), _normalised(null), "normalised PE, (PE - 1/H) / (1 - 1/H)"
             bars = "min to max over seeds" if mode == "seeds" else "95% interval"
-            _draw(axs[i, j], sel, axes_names, f"{title} ({bars})\nlambda={cell[0]!r}, C={cell[1]}")
-            if metric == "pe" and len(axes_names) == 1 and null:
-                _line(axs[i, j], null, axes_names[0], "rotation null (normalised alike)")
+            _draw(axs[i, j], sel, (axes_names, ticks), f"{title} ({bars})\nlambda={cell[0]!r}, C={cell[1]}")
+            if metric == "pe" and ticks and sel and null:
+                _line(axs[i, j], null, (axes_names[0], ticks), "rotation null (normalised alike)")
                 axs[i, j].legend(fontsize=7)
     fig.suptitle(f"The panels side by side, over {' x '.join(axes_names)}")
     fig.savefig(path, dpi=90)
     plt.close(fig)
 
 
-def _draw(ax, sel: list[dict], names: list[str], title: str) -> None:
+def _draw(ax, sel: list[dict], axis: tuple[list[str], list], title: str) -> None:
+    """One panel: a line over the one varied axis (axis: (names, its values)), else a heatmap."""
+    (names, ticks) = axis
     ax.set_title(title, fontsize=9)
     if not sel:
         ax.axis("off")
         return
     if len(names) == 1:
-        _line(ax, sel, names[0], "trained, all pairs")
+        _line(ax, sel, (names[0], ticks), "trained, all pairs")
         return
     xs, ys = (sorted({r[n] for r in sel}) for n in names)
     M = np.full((len(ys), len(xs)), np.nan)
@@ -96,14 +104,15 @@ def _normalised(rows: list[dict]) -> list[dict]:
     return [{**r, **{k: f(float(r[k]), int(r["hidden"])) for k in ("mean", "ci_low", "ci_high")}} for r in rows]
 
 
-def _line(ax, sel: list[dict], name: str, label: str) -> None:
-    """Values along one panel axis (its values as ticks) with their interval bars."""
-    sel = sorted(sel, key=lambda r: r[name])
-    x = np.arange(len(sel))
+def _line(ax, sel: list[dict], axis: tuple[str, list], label: str) -> None:
+    """Values along one panel axis with their interval bars; axis: (its name, every value it
+    takes), each value at its own x whatever the series lacks."""
+    (name, ticks), sel = axis, sorted(sel, key=lambda r: r[axis[0]])
+    x = np.array([ticks.index(r[name]) for r in sel])
     m = np.array([float(r["mean"]) for r in sel])
     lo, hi = np.array([float(r["ci_low"]) for r in sel]), np.array([float(r["ci_high"]) for r in sel])
     ax.errorbar(x, m, yerr=[m - lo, hi - m], marker="o", capsize=3, label=label)
-    ax.set_xticks(x, [str(r[name]) for r in sel])
+    ax.set_xticks(range(len(ticks)), [str(v) for v in ticks])
     ax.set_xlabel(name)
 
 
@@ -115,7 +124,7 @@ def panels_md(rows: list[dict]) -> str:
            "(PE - 1/H)/(1 - 1/H), not PE.", ""]
     header = "| " + " | ".join([*PANEL_AXES, *(s[3] for s in SHOWN)]) + " |"
     index = RowIndex(rows, PANEL_AXES)
-    for cell in sorted({(r["lambda"], r["classes"]) for r in rows}):
+    for cell in sorted({(r["lambda"], r["classes"]) for r in _shown(rows)}):
         out += [f"## lambda={cell[0]!r}, C={cell[1]}", "", header, "|" + "---|" * (len(PANEL_AXES) + len(SHOWN))]
         for panel in _panels(rows):
             found = [index.get(RowKey(*cell, t, m, mode), at=panel) for t, m, mode, _ in SHOWN]

@@ -100,6 +100,9 @@ class Queue:
         stress = suite_of(self.images)
         if stress is None:
             return
+        for *_, done in self.pending:  # a cell that failed stops the analysis now, not at drain
+            if done.done() and done.exception() is not None:
+                raise done.exception()
         nets = {s: (sd.run_id, {k: np.array(sd.traj[k][-1]) for k in NET}) for s, sd in seeds.items()}  # copies:
         args = (stress, cell, nets, self.images.test_y, self.n_boot)  # a view would keep the trajectory alive
         fut = self.pool.submit(cell_stress, *args) if self.pool else _done(cell_stress(*args))
