@@ -29,6 +29,19 @@ PINNED = {
     "stripe-2px": "70bd299714f507acf21fe0c81381314f", "stripe-4px": "104081ba8feaa8c9d916d3a7d39b1689",
 }
 
+# F.rotate's bilinear resampling rounds differently across CPU instruction sets: the same
+# torchvision gives PINNED's rotations on the Intel Xeon machines the pins were made on and these
+# on AMD EPYC ones (measured 2026-12-02; every other shift is the same on both). Either is
+# accepted; any other bytes fail.
+ON_AMD_EPYC = {"rotate-20deg": "7ef5f26ebb89440ada24e0f1f8567df7", "rotate-40deg": "75a5f666c4b25a0b86bae5a14a7c6800"}
+
+
+def unpinned(digests: dict[str, str]) -> list[str]:
+    """The shifts whose digest is neither pinned nor the known other CPU's."""
+    return sorted(set(PINNED) ^ set(digests)) + [n for n, d in digests.items() if n in PINNED
+                                                 and d not in (PINNED[n], ON_AMD_EPYC.get(n))]
+
+
 OTHER_PROCESS = """
 import json, sys, torch
 sys.path.insert(0, sys.argv[1])
@@ -61,9 +74,11 @@ def test_every_digest_is_pinned_and_a_second_process_makes_the_same_bytes(real_s
     other = subprocess.Popen([sys.executable, "-c", OTHER_PROCESS, str(REPO), str(mnist_root)],
                              stdout=subprocess.PIPE, text=True)
     x, suite = real_suite
-    assert {name: digest(a) for name, a in suite.items()} == PINNED
+    here = {name: digest(a) for name, a in suite.items()}
+    assert unpinned(here) == []
     out, _ = other.communicate(timeout=300)
-    assert other.returncode == 0 and json.loads(out) == PINNED
+    assert other.returncode == 0 and json.loads(out) == here
+    assert unpinned({**here, "blur-1px": PINNED["blur-2px"]}) == ["blur-1px"]  # the check can fail
 
 
 def test_the_identity_is_the_test_set_every_other_shift_changes_it_and_severity_is_monotone(real_suite, mnist):

@@ -1,5 +1,7 @@
 """The stress suite: named, versioned, shifted copies of the MNIST test images (after MNIST-C,
-built here from the test set alone), deterministic to the byte, cached under the data folder.
+built here from the test set alone), deterministic to the byte on one CPU (the bilinear rotations
+round differently on Intel and AMD CPUs: tests/test_shifts.py pins both), cached under the data
+folder.
 
 Every shift maps (N, 28, 28) uint8 images to (N, 28, 28) uint8 images. The geometric, blur,
 contrast and occlusion families use torchvision.transforms.v2.functional; the noise and stripe
