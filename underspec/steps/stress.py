@@ -22,10 +22,10 @@ from underspec.measures.stress_trends import StressCell, stress_cell
 from underspec.spec.parsing import stress_families
 from underspec.tracking.stress_log import log_stress
 from underspec.training.data import N_PIXELS, data_root, fold_labels
+from underspec.training.engine import PARAMS
 from underspec.training.shifts import Suite, load_suite
 
 N_SAMPLES = 8  # sample digits per shift in figures/stress_samples.png
-NET = ("W1", "b1", "W2", "b2")
 
 
 @dataclass
@@ -103,7 +103,7 @@ class Queue:
         for *_, done in self.pending:  # a cell that failed stops the analysis now, not at drain
             if done.done() and done.exception() is not None:
                 raise done.exception()
-        nets = {s: (sd.run_id, {k: np.array(sd.traj[k][-1]) for k in NET}) for s, sd in seeds.items()}  # copies:
+        nets = {s: (sd.run_id, {k: np.array(sd.traj[k][-1]) for k in PARAMS}) for s, sd in seeds.items()}  # copies:
         args = (stress, cell, nets, self.images.test_y, self.n_boot)  # a view would keep the trajectory alive
         fut = self.pool.submit(cell_stress, *args) if self.pool else _done(cell_stress(*args))
         self.pending.append((cell, len(out.rows), fut))
