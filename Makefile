@@ -7,7 +7,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 MLFLOW_EXPERIMENT_NAME ?= underspec
 export MLFLOW_EXPERIMENT_NAME
 
-.PHONY: setup data test test-fast test-containers test-eight-workers lint sweep demo train bench ui-screenshots study-sources study-width
+.PHONY: setup data test test-fast test-containers test-eight-workers lint sweep demo train bench ui-screenshots study-sources study-width study-stability
 
 setup: $(VENV)/.installed  ## create .venv and install the project with its test extras
 
@@ -52,6 +52,11 @@ study-width: setup data  ## the spread against width: hidden {8,16,32,64}, 7 see
 	mlflow run . -e sweep --env-manager local --experiment-name $(MLFLOW_EXPERIMENT_NAME) \
 	    -P name=width -P seeds=0,42,1337,3213,9999,5783,1023 -P hidden=8,16,32,64 \
 	    -P lambdas=0.0,0.001 -P classes=10 -P epochs=50
+
+study-stability: setup data  ## when is the basin decided: 3 parents x branch epochs {0..20} x 3 post-branch seeds, lambda {0,0.001,0.01}, C {2,5,10} (resumable)
+	mlflow run . -e sweep --env-manager local --experiment-name $(MLFLOW_EXPERIMENT_NAME) \
+	    -P name=stability -P init_seeds=0,1,2 -P order_seeds=0 -P branch_epochs=0,1,2,3,5,8,13,20 \
+	    -P branch_order_seeds=10,11,12 -P lambdas=0.0,0.001,0.01 -P classes=2,5,10 -P epochs=50
 
 train: setup data  ## one run with the paper's defaults (seed 0, lambda 0.001, 10 classes, 50 epochs)
 	mlflow run . -e train --env-manager local --experiment-name $(MLFLOW_EXPERIMENT_NAME)

@@ -29,7 +29,8 @@ def parser() -> argparse.ArgumentParser:
     return make_parser(
         "underspec-sweep",
         "Run or resume a sweep over the grid axes (seeds, or init_seeds x order_seeds; jitters, lambdas, "
-        "classes, hidden widths, learning rates, batch sizes; default: the paper's 7 seeds x 6 lambdas x "
+        "classes, hidden widths, learning rates, batch sizes; branch_epochs x branch_order_seeds: children "
+        "branched from each parent; default: the paper's 7 seeds x 6 lambdas x "
         "9 classes, 50 epochs). Re-running the same command trains only what is missing; several "
         "workers may share one storage.",
         SweepConfig, HELP)

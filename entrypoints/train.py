@@ -1,6 +1,6 @@
 """`mlflow run . -e train`: train a grid of the paper's MLP (the cross product of its axes: seeds,
-or init and order seeds; jitters, lambdas, classes, widths, learning rates, batch sizes), one
-MLflow run each."""
+or init and order seeds; jitters, lambdas, classes, widths, learning rates, batch sizes, branch
+epochs and post-branch order seeds), one MLflow run each."""
 from __future__ import annotations
 
 import argparse
@@ -30,6 +30,10 @@ HELP = {
     "device": "auto, cpu or cuda", "workers": "engine processes (results do not depend on it)",
     "data_dir": "MNIST root; empty: $UNDERSPEC_DATA_DIR or ./data",
     "sweep": "tag the runs with underspec.sweep=<name>",
+    "branch_epochs": "comma-separated branch epochs k in 0..epochs (empty: no branch): a child trains "
+    "epochs 1..k as its parent, then on the minibatch order of a post-branch seed",
+    "branch_order_seeds": "the children's post-branch order seeds (with branch_epochs; named apart from "
+    "order_seeds, which the parent's first k epochs use)",
 }
 
 
@@ -37,8 +41,9 @@ def parser() -> argparse.ArgumentParser:
     return make_parser(
         "underspec-train",
         "Train the cross product of the grid axes (seeds, or init_seeds x order_seeds; jitters, lambdas, "
-        "classes, hidden widths, learning rates, batch sizes) of the 784-H-C MLP on MNIST, fused per "
-        "minibatch stream (order seed, batch size, width); each configuration becomes a nested MLflow "
+        "classes, hidden widths, learning rates, batch sizes; branch_epochs x branch_order_seeds) of the "
+        "784-H-C MLP on MNIST, fused per minibatch stream (order seed, branch, post-branch seed, batch "
+        "size, width); each configuration becomes a nested MLflow "
         "run with per-epoch metrics and trajectory.npz / embeddings.npz artifacts.",
         TrainConfig, HELP)
 

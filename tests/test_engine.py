@@ -88,8 +88,10 @@ def test_chunks_and_processes_do_not_change_results(tiny_root, tiny_data, tiny_s
 
 
 def test_train_group_refuses_mixed_minibatch_streams(tiny_data, tiny_settings):
-    with pytest.raises(ValueError, match=r"one \(order seed, batch size, width\)"):
+    with pytest.raises(ValueError, match=r"one \(order seed, branch, post-branch seed, batch size, width\)"):
         train_group([RunSpec(0, 0.0, 2), RunSpec(1, 0.0, 2)], tiny_data, tiny_settings)
+    with pytest.raises(ValueError, match="one"):  # a child and its parent: two streams
+        train_group([RunSpec(0, 0.0, 2), RunSpec(0, 0.0, 2, branch=1, branch_seed=3)], tiny_data, tiny_settings)
     with pytest.raises(ValueError, match="one"):
         train_group([RunSpec(0, 0.0, 2), RunSpec(0, 0.0, 2, batch_size=32)], tiny_data, tiny_settings)
 

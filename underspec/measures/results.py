@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from underspec.measures.targets import SeedData
 
 if TYPE_CHECKING:  # the stress measures import torch; a result object needs only the name
+    from underspec.measures.stability import CellStability
     from underspec.measures.stress_trends import StressCell
 
 KEY_COLUMNS = ("lambda", "classes", "target", "metric", "mode")
@@ -43,7 +44,7 @@ def interval_of(mode: str) -> str:
     (the smallest and largest value over seeds: no interval), `none` (a point value)."""
     if mode == "seeds":
         return "min_max"
-    if mode in ("seed_min", "seed_max", "measured", "chance_uniform") or mode.startswith("sources_"):
+    if mode in ("seed_min", "seed_max", "measured", "chance_uniform", "stability_rule") or mode.startswith("sources_"):
         return "none"
     return {"reference": "bootstrap_95_given_reference", "chance_bernoulli": "null_range_95"}.get(mode, "bootstrap_95")
 
@@ -97,6 +98,8 @@ class Loaded:
     stress: dict = field(default_factory=dict)  # the stress suite's per-seed accuracies and samples
     suite: object = None  # the stress suite read (steps.stress.Stress), None when it was off
     stress_cells: dict[tuple[float, int], StressCell] = field(default_factory=dict)  # what the stress trends read
+    stability: dict[tuple[float, int], CellStability] = field(default_factory=dict)  # cells with branched runs
+    parents: list[int] = field(default_factory=list)  # the branched runs' init seeds (the stability bootstrap's)
 
 
 @dataclass

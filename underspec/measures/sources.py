@@ -23,8 +23,10 @@ PARAM_METRICS = ("pe", "apc1")
 
 def pair_kind(a: RunSpec, b: RunSpec) -> str | None:
     """What differs between two runs of one cell: `jitter` only when the jitter is the sole
-    difference; the other kinds compare jitter-0 runs. None: no kind (same run, or a jittered
-    run against another seed)."""
+    difference; the other kinds compare jitter-0 runs. None: no kind (same run, a jittered
+    run against another seed, or a branched run: the stability analysis compares those)."""
+    if a.branched or b.branched:
+        return None
     same_init, same_order = a.seed == b.seed, a.order_seed == b.order_seed
     if same_init and same_order:
         return "jitter" if a.jitter != b.jitter else None

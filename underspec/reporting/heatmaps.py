@@ -48,10 +48,11 @@ class Heat:
     na_cols: tuple = ()
     interval: tuple[np.ndarray, np.ndarray] | None = None  # (lo, hi), printed under each value
     marked: np.ndarray | None = None  # bool, like M: a "*" after the value
+    fmt: str = ".2f"  # how each value is printed
 
 
 def _cell_text(heat: Heat, i: int, j: int) -> str:
-    text = f"{heat.M[i, j]:.2f}" + ("*" if heat.marked is not None and heat.marked[i, j] else "")
+    text = f"{heat.M[i, j]:{heat.fmt}}" + ("*" if heat.marked is not None and heat.marked[i, j] else "")
     if heat.interval is not None and np.isfinite(heat.interval[0][i, j]):
         text += f"\n[{heat.interval[0][i, j]:.2f}, {heat.interval[1][i, j]:.2f}]"
     return text

@@ -21,11 +21,13 @@ from underspec.measures.results import (
     over_cells,
     with_interval,
 )
+from underspec.measures.stability import draws, stability_trend_rows
 from underspec.measures.stress_trends import stress_link_rows, stress_trend_rows
 from underspec.measures.trends import PE_MIN_CLASSES, link_row, share_rows, trend_rows
 from underspec.reporting import figures
 from underspec.reporting.heatmaps import chance_by_c
 from underspec.reporting.sources_report import sources_fig, sources_md
+from underspec.reporting.stability_report import stability_fig, stability_md
 from underspec.reporting.stress_report import stress_figures, stress_md
 
 TREND_COLUMNS = ["contrast", "statement", "estimate", "ci_low", "ci_high", "tie_margin", "verdict", "why"]
@@ -60,11 +62,11 @@ def write_outputs(out: Path, cfg, analysis: Analysis) -> list[Path]:
         files += _cell_figures(figs, (lam, C), seeds, ref)
     trends, argmax = trends_of(loaded, rows, cfg.bootstrap)
     (out / "trends.csv").write_text(to_csv(trends, TREND_COLUMNS))
-    family = {f: [t for t in trends if t["family"] == f] for f in ("pe", "stress")}
+    family = {f: [t for t in trends if t["family"] == f] for f in ("pe", "stress", "stability")}
     (out / "report.md").write_text(report_md(cfg, loaded, rows, analysis.notes)
                                    + trends_md(family["pe"], argmax, loaded)
                                    + barrier_md(rows, loaded, trends) + sources_md(rows)
-                                   + stress_md(rows, family["stress"]))
+                                   + stress_md(rows, family["stress"]) + stability_md(rows, family["stability"]))
     files += [out / "trends.csv", out / "report.md"]
     return files
 
@@ -72,7 +74,7 @@ def write_outputs(out: Path, cfg, analysis: Analysis) -> list[Path]:
 def _metric_figures(analysis: Analysis, figs: Path) -> list[Path]:
     """The figures drawn from the rows (and the kept cells' paths); returns those written."""
     rows, erows, files = analysis.rows, analysis.epoch_rows, []
-    if rows:
+    if any(r["mode"] == "reference" for r in rows):  # the paper's comparisons (none in a branch-only sweep)
         figures.fig3_1(rows, figs / "fig3_1.png")
         figures.fig3_1(rows, figs / "fig3_1_all_pairs.png", mode="all_pairs")
         figures.function_fig(rows, figs / "function.png")
@@ -91,6 +93,8 @@ def _metric_figures(analysis: Analysis, figs: Path) -> list[Path]:
     files += stress_figures(figs, rows, analysis.loaded)
     if sources_fig(rows, erows, figs / "sources.png"):
         files.append(figs / "sources.png")
+    if stability_fig(rows, figs / "stability.png"):
+        files.append(figs / "stability.png")
     return files
 
 
@@ -128,7 +132,15 @@ def trends_of(loaded, rows, n_boot: int):
                 "why": "an argmax picked on the same resample is not tested"} for lam, v in argmax.items()]
     return ([{**r, "family": "pe"} for r in trends] + [{**r, "family": "pe_argmax"} for r in highest]
             + [{**r, "family": "barrier"} for r in barrier_trends(loaded, n_boot)]
-            + [{**r, "family": "stress"} for r in stress]), argmax
+            + [{**r, "family": "stress"} for r in stress]
+            + [{**r, "family": "stability"} for r in stability_trends(loaded, n_boot)]), argmax
+
+
+def stability_trends(loaded, n_boot: int) -> list[dict]:
+    """The stability contrasts (measures.stability), one set of parent resamples for every cell."""
+    if not loaded.stability:
+        return []
+    return stability_trend_rows(loaded.stability, loaded.parents, draws(loaded.parents, n_boot))
 
 
 def barrier_trends(loaded, n_boot: int) -> list[dict]:

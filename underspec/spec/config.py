@@ -60,6 +60,8 @@ class GridConfig(RunSettings):
     hidden: tuple[int, ...] = (RunSpec.hidden,)
     lr: tuple[float, ...] = (RunSpec.lr,)
     batch_size: tuple[int, ...] = (RunSpec.batch_size,)
+    branch_epochs: tuple[int, ...] = ()  # (): no branch
+    branch_order_seeds: tuple[int, ...] = ()
     device: str = "auto"
     workers: int = 1
     data_dir: str = ""
@@ -68,13 +70,21 @@ class GridConfig(RunSettings):
         if bool(self.init_seeds) != bool(self.order_seeds):
             given = "init_seeds" if self.init_seeds else "order_seeds"
             raise ConfigError(given, as_text(getattr(self, given)), "give init_seeds and order_seeds together")
+        if bool(self.branch_epochs) != bool(self.branch_order_seeds):
+            given = "branch_epochs" if self.branch_epochs else "branch_order_seeds"
+            raise ConfigError(given, as_text(getattr(self, given)),
+                              "give branch_epochs and branch_order_seeds together")
+        late = [k for k in self.branch_epochs if k > self.epochs]
+        if late:
+            raise ConfigError("branch_epochs", as_text(self.branch_epochs),
+                              f"{late[0]} is past the last epoch (epochs={self.epochs})")
 
     def axes(self) -> dict[str, tuple]:
         """The grid's lists; `seeds` only when the two seed lists are not given."""
         return {k: getattr(self, k) for k in AXIS_OPTIONS}
 
     def points(self) -> list[RunSpec]:
-        """The grid points (the cross product), sorted."""
+        """The grid points (the cross product, each in its canonical form once), sorted."""
         return grid_points(self.grid())
 
     def grid(self) -> dict:
@@ -88,6 +98,8 @@ GRID_PARSERS = {
     "init_seeds": int_list("init_seeds", 0, SEED_MAX, empty_ok=True),
     "order_seeds": int_list("order_seeds", 0, SEED_MAX, empty_ok=True),
     "jitters": int_list("jitters", 0, SEED_MAX),
+    "branch_epochs": int_list("branch_epochs", 0, MAX_EPOCHS, empty_ok=True),
+    "branch_order_seeds": int_list("branch_order_seeds", 0, SEED_MAX, empty_ok=True),
     "epochs": lambda t: parse_int("epochs", t, lo=1, hi=MAX_EPOCHS),
     "batch_size": int_list("batch_size", 1, 60000),  # MNIST's training set
     "lr": float_list("lr", positive=True),
@@ -123,7 +135,8 @@ def _seeds_given(raw: dict, values: dict) -> dict:
 @dataclass(frozen=True)
 class TrainConfig(GridConfig):
     """`train`: the cross product of the grid axes (seeds, or init_seeds x order_seeds; x jitters
-    x lambdas x classes x hidden x lr x batch_size), trained fused, one MLflow run each."""
+    x lambdas x classes x hidden x lr x batch_size x branch_epochs x branch_order_seeds), trained
+    fused, one MLflow run each (a child that is its parent or another run, trained once)."""
 
     sweep: str = ""
 
@@ -179,6 +192,28 @@ class SweepConfig(GridConfig):
         values = {k: GRID_PARSERS[k](v) for k, v in raw.items() if k in GRID_PARSERS and given(k, v)}
         values.update({k: own[k](v) for k, v in raw.items() if k in own and v is not None})
         return cls(**_seeds_given(raw, values))
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.branch_epochs:
+            _check_branches(self)
+
+
+def _check_branches(cfg: GridConfig) -> None:
+    """A sweep's branches must spell distinct runs (the GridSampler schedules every combination):
+    no branch at the last epoch, no post-branch seed that is an order seed, and k = 0 (the run
+    with the post-branch seed as its order seed) with one order seed only."""
+    orders = set(cfg.order_seeds or cfg.seeds)
+    if max(cfg.branch_epochs) >= cfg.epochs:
+        raise ConfigError("branch_epochs", as_text(cfg.branch_epochs),
+                          f"a branch at epoch {cfg.epochs} (epochs) is its parent; branch before it")
+    if orders & set(cfg.branch_order_seeds):
+        raise ConfigError("branch_order_seeds", as_text(cfg.branch_order_seeds),
+                          f"{min(orders & set(cfg.branch_order_seeds))} is an order seed too: that child is its parent")
+    if 0 in cfg.branch_epochs and len(orders) > 1:
+        raise ConfigError("branch_epochs", as_text(cfg.branch_epochs),
+                          "k = 0 is the run with the post-branch seed as its order seed: with several order "
+                          "seeds two children would be that one run; give one order seed or drop 0")
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,10 @@
 sweep, each a field of RunSpec) and the settings every run of a batch shares (RunSettings).
 Everything else derives from here: the config hash, the run params and run name, a sweep's stored
 grid and Optuna search space, the engine's settings and the step configs' fields (see config).
-No torch, MLflow or Optuna.
+No torch, MLflow or Optuna. Adding a grid axis means one RunSpec field, one `Axis` entry, its
+step-config field and parser (config), and the engine's support for it.
 
-Adding a grid axis means one RunSpec field, one `Axis` entry, and the engine's support for it.
-
-Compatibility: a run whose order seed is its init seed and whose jitter is 0, at the paper's
+Compatibility: a run whose order seed is its init seed, with jitter 0 and no branch, at the paper's
 hidden, lr and batch size, keeps the config hash, the run name and the stored grid it had before
 these axes existed: an axis at its default stays out of the hash (except the three that were
 always in it) and out of the name, and a grid axis with one value is stored as before.
@@ -14,6 +13,7 @@ always in it) and out of the name, and a grid axis with one value is stored as b
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from dataclasses import dataclass, fields, replace
 
@@ -23,13 +23,16 @@ DATASET = "mnist"
 # (the same first epoch, other orders from epoch 2 on). The config hash, each run's
 # `underspec.format_version` tag and each sweep's stored grid carry it: versions never mix.
 FORMAT_VERSION = 2
+NO_BRANCH = -1  # RunSpec.branch and branch_seed of a run that does not branch
 
 
 @dataclass(frozen=True, order=True)
 class RunSpec:
     """One grid point. `seed` seeds the initial weights; `order_seed` the minibatch order (None:
     the same as `seed`, the paper's single seed, stored as that seed); `jitter` nudges every initial weight by one ulp
-    (0: none). Defaults are the paper's."""
+    (0: none). A branched run (`branch` = k >= 0) trains epochs 1..k as its parent (this spec
+    without a branch), then epochs k+1.. on the minibatch stream of `branch_seed`, the post-branch
+    order seed, from that stream's epoch k+1 on; -1 for both: no branch. Defaults are the paper's."""
 
     seed: int
     lam: float
@@ -39,10 +42,22 @@ class RunSpec:
     hidden: int = 16
     lr: float = 0.01
     batch_size: int = 64
+    branch: int = NO_BRANCH
+    branch_seed: int = NO_BRANCH
 
     def __post_init__(self):
         if self.order_seed is None:  # one spelling per configuration: the order seed always set
             object.__setattr__(self, "order_seed", self.seed)
+        if (self.branch == NO_BRANCH) != (self.branch_seed == NO_BRANCH):
+            raise ValueError(f"a branch needs both its epoch and its post-branch order seed, got "
+                             f"branch={self.branch}, branch_seed={self.branch_seed}")
+
+    branched = property(lambda self: self.branch != NO_BRANCH)
+
+    @property
+    def parent(self) -> RunSpec:
+        """The run this one branches from (itself when not branched)."""
+        return replace(self, branch=NO_BRANCH, branch_seed=NO_BRANCH)
 
     @property
     def one_seed(self) -> bool:
@@ -78,7 +93,10 @@ AXES = (
     Axis("hidden", "hidden", "hidden", "h", int, was_shared=True),
     Axis("lr", "lr", "lr", "lr", float, was_shared=True),
     Axis("batch_size", "batch_size", "batch_size", "b", int, was_shared=True),
+    Axis("branch_epochs", "branch", "branch_epoch", "k", int),
+    Axis("branch_order_seeds", "branch_seed", "branch_order_seed", "post", int),
 )
+BRANCH_KEYS = ("branch_epoch", "branch_order_seed")
 BY_KEY = {a.key: a for a in AXES}
 LETTERS = {"init_seeds": "i", **{a.option: a.letter for a in AXES}}  # name parts, by list option
 
@@ -89,6 +107,19 @@ class RunSettings:
 
     epochs: int = 50
     probe_size: int = 1000
+
+
+def canonical(spec: RunSpec, epochs: int) -> RunSpec:
+    """The one spelling of a configuration (each trains bitwise as it: the same stream): a child
+    with its parent's order seed as the post-branch seed, or branched at the last epoch or later,
+    is its parent; a child branched at 0 is the run with the post-branch seed as its order seed."""
+    if not spec.branched:
+        return spec
+    if spec.branch >= epochs or spec.branch_seed == spec.order_seed:
+        return spec.parent
+    if spec.branch == 0:
+        return replace(spec.parent, order_seed=spec.branch_seed)
+    return spec
 
 
 def shared_of(obj) -> RunSettings:
@@ -143,11 +174,15 @@ def config_hash(spec: RunSpec, s) -> str:
 
 def run_params(spec: RunSpec, s, threads: int) -> dict[str, str]:
     """A run's MLflow params: every axis (init_seed, order_seed and jitter always; seed when the
-    two seeds are equal), the shared settings, the data set, the thread count it trained at."""
+    two seeds are equal; branch_epoch and branch_order_seed on a branched run), the shared
+    settings, the data set, the thread count it trained at."""
     axes = point_text(spec)
     seeds = {"init_seed": axes.pop("seed"), "order_seed": axes.pop("order_seed")}
     if spec.one_seed:
         seeds["seed"] = seeds["init_seed"]
+    if not spec.branched:  # the branch's params only on a branched run
+        for k in BRANCH_KEYS:
+            del axes[k]
     shared = {k: as_text(v) for k, v in _shared(s).items()}
     return {**seeds, **axes, **shared, "dataset": DATASET, "threads": str(threads)}
 
@@ -187,7 +222,8 @@ def seed_pairs(axes: dict[str, tuple]) -> list[tuple[int, int]]:
 def grid_doc(axes: dict[str, tuple], s) -> dict:
     """A sweep's normalised grid as its study stores it: spelled the same however it was typed.
     The seeds as `seeds` (init = order) or `init_seeds` and `order_seeds`; `jitters` unless just
-    0; hidden, lr and batch_size as one value when single (as before they were axes)."""
+    0, the branch axes unless no branch; hidden, lr and batch_size as one value when single (as
+    before they were axes)."""
     doc = {}
     if axes.get("init_seeds"):
         doc["init_seeds"], doc["order_seeds"] = sorted(axes["init_seeds"]), sorted(axes["order_seeds"])
@@ -197,7 +233,7 @@ def grid_doc(axes: dict[str, tuple], s) -> dict:
         if a.key in ("seed", "order_seed"):
             continue
         values = sorted({a.type(v) for v in axes.get(a.option) or (a.default,)})
-        if a.key == "jitter" and values == [0]:
+        if not a.was_shared and values == [a.default]:  # jitter 0, no branch: as before these axes
             continue
         doc[a.option] = values[0] if a.was_shared and len(values) == 1 else values
     return {**doc, **_shared(s), "dataset": DATASET, "format_version": FORMAT_VERSION}
@@ -209,13 +245,16 @@ def _values(grid: dict, a: Axis) -> list:
 
 
 def grid_points(grid: dict) -> list[RunSpec]:
-    """Every point of a grid (a grid_doc), sorted."""
+    """Every point of a grid (a grid_doc) in its canonical form, once each, sorted."""
     pairs = seed_pairs({k: grid.get(k) for k in ("seeds", "init_seeds", "order_seeds")})
     points = [RunSpec(i, 0.0, 2, order_seed=o) for i, o in pairs]
     for a in AXES:
-        if a.key not in ("seed", "order_seed"):
+        if a.key not in ("seed", "order_seed", *BRANCH_KEYS):
             points = [replace(p, **{a.field: v}) for p in points for v in _values(grid, a)]
-    return sorted(points)
+    ks, qs = _values(grid, BY_KEY["branch_epoch"]), _values(grid, BY_KEY["branch_order_seed"])
+    branches = [(k, q) for k in ks for q in qs]
+    points = [replace(p, branch=k, branch_seed=q) for p in points for k, q in branches]
+    return sorted({canonical(p, grid["epochs"]) for p in points})
 
 
 def search_space(grid: dict) -> dict[str, list]:
@@ -235,8 +274,21 @@ def grid_constants(grid: dict) -> dict:
     return {a.key: _values(grid, a)[0] for a in AXES if a.key not in space and a.key != "order_seed"}
 
 
+def trial_table(grid: dict) -> dict[RunSpec, dict]:
+    """{grid point: its Optuna trial's params} over the search space's cross product; a point
+    that several combinations spell (a canonical form) keeps the first."""
+    space = search_space(grid)
+    table: dict[RunSpec, dict] = {}
+    for combo in itertools.product(*space.values()):
+        params = dict(zip(space, combo, strict=True))
+        table.setdefault(trial_spec(params, grid), params)
+    return table
+
+
 def trial_params(spec: RunSpec, grid: dict) -> dict:
     """A grid point as its Optuna trial's params: the search space's keys only."""
+    if spec.branched or grid.get("branch_epochs"):  # a canonical form may hide its trial's params
+        return trial_table(grid)[spec]
     return {k: BY_KEY[k].type(getattr(spec, BY_KEY[k].field)) for k in search_space(grid)}
 
 
@@ -245,4 +297,4 @@ def trial_spec(params: dict, grid: dict) -> RunSpec | None:
     space = search_space(grid)
     if not set(space) <= params.keys():
         return None
-    return spec_of({k: params[k] for k in space}, grid_constants(grid))
+    return canonical(spec_of({k: params[k] for k in space}, grid_constants(grid)), grid["epochs"])

@@ -16,6 +16,7 @@ from underspec.base.progress import Progress, Tally
 from underspec.measures.cells import CellContext, cell_rows, epoch_rows
 from underspec.measures.results import Analysis, Loaded, with_interval
 from underspec.measures.sources import source_rows
+from underspec.measures.stability import cell_stability, draws, stability_rows
 from underspec.measures.targets import SeedData
 from underspec.reporting.panels import COLUMNS as PANEL_COLUMNS
 from underspec.reporting.panels import panel_rows, panels_fig, panels_md
@@ -52,6 +53,7 @@ def analyze(inputs: Inputs, by_cell: dict, label: str = "") -> Analysis:
     out, cfg = Analysis(), inputs.cfg
     keep = set(gif_cells(cfg.gif_cells, by_cell))
     out.loaded.n_cells = len(by_cell)
+    out.loaded.parents = sorted({sp.seed for specs in by_cell.values() for sp in specs if sp.branched})
     n_pairs = {cell: len(s) * (len(s) - 1) // 2 for cell, s in by_cell.items()}  # an upper bound
     with ThreadPoolExecutor(8) as pool, stress.Queue(inputs.images, cfg.bootstrap) as queue, \
             Progress(f"analysis {cfg.sweep}{label}", Tally(sum(n_pairs.values()), "pair"),
@@ -81,6 +83,8 @@ class CellAnalyzer:
         """Load the cell's runs, compute its rows and add them to `out`; `kept`: keep its seeds
         and paths for the unit pictures and animations."""
         by_spec = self._load(spec_runs, kept)
+        if self.out.loaded.parents and self.inputs.images is not None:
+            self._stability(cell, by_spec)
         if self.inputs.sources:
             r, e = source_rows(*cell, by_spec, self.inputs.cfg.bootstrap)
             self.out.rows += r
@@ -88,6 +92,15 @@ class CellAnalyzer:
         context = self._paper_cell(cell, spec_runs, by_spec)
         if context is not None:
             self._compare(cell, context, kept)
+
+    def _stability(self, cell: tuple[float, int], by_spec: dict[RunSpec, SeedData]) -> None:
+        """The instability analysis of a cell's branched children (none: nothing added)."""
+        (lam, C), loaded = cell, self.out.loaded
+        cs = cell_stability(by_spec, fold_labels(self.inputs.images.test_y, C).numpy(), self.tick)
+        if cs.pairs:
+            idx = draws(loaded.parents, self.inputs.cfg.bootstrap)  # the same resamples in every cell
+            self.out.rows += stability_rows(lam, C, cs, loaded.parents, idx)
+            loaded.stability[cell] = cs
 
     def _load(self, spec_runs: dict[RunSpec, object], kept: bool) -> dict[RunSpec, SeedData]:
         loaded = self.out.loaded
@@ -105,7 +118,7 @@ class CellAnalyzer:
         """The paper's comparison of the cell: its one-seed, unjittered runs against the reference
         seed; None (and a note) when fewer than two are readable or the reference is not."""
         (lam, C), cfg, images = cell, self.inputs.cfg, self.inputs.images
-        paper = {sp.seed: sp for sp in spec_runs if sp.one_seed and sp.jitter == 0}  # the paper's comparisons
+        paper = {sp.seed: sp for sp in spec_runs if sp.one_seed and sp.jitter == 0 and not sp.branched}
         seeds = {seed: by_spec[sp] for seed, sp in paper.items() if sp in by_spec}
         ref = cfg.reference_seed if cfg.reference_seed >= 0 else min(paper, default=-1)
         if len(seeds) < 2 or ref not in seeds:

@@ -95,7 +95,7 @@ def finished_runs(cfg: AnalyzeConfig, client) -> tuple[list, list[RunSpec]]:
         raise ConfigError("sweep", cfg.sweep, f"its runs were trained in format versions {' and '.join(versions)} "
                           "(different minibatch orders), which never mix; re-run it under a new name")
     specs = [spec_of_params(r.data.params) for r in runs]
-    seeds = {sp.seed for sp in specs if sp.one_seed}
+    seeds = {sp.seed for sp in specs if sp.one_seed and not sp.branched}
     if cfg.reference_seed >= 0 and cfg.reference_seed not in seeds:
         raise ConfigError("reference_seed", cfg.reference_seed, f"not a seed of sweep {cfg.sweep} "
                           f"(its seeds: {', '.join(map(str, sorted(seeds)))})")

@@ -16,6 +16,7 @@ from underspec.tracking.queries import (
     search_all,
     sweep_runs,
 )
+from underspec.tracking.resilient import fail_fast
 from underspec.tracking.runs import (
     FAILED,
     KILLED,
@@ -23,6 +24,8 @@ from underspec.tracking.runs import (
     TAG_ERROR,
     TAG_FORMAT,
     TAG_HASH,
+    TAG_PARENT_HASH,
+    TAG_PARENT_RUN,
     TAG_ROLE,
     TAG_SWEEP,
     TAG_WORKER,
@@ -39,7 +42,6 @@ from underspec.tracking.runs import (
     error_line,
     experiment_id,
     experiment_name,
-    fail_fast,
     failure_line,
     finish_train_run,
     parent_run,
@@ -50,7 +52,8 @@ from underspec.tracking.runs import (
 from underspec.tracking.ui import browse_line, dataset_input, grid_text, link_analysis, train_name, ui_link
 
 __all__ = [
-    "FAILED", "KILLED", "TAG_DUPLICATE", "TAG_ERROR", "TAG_FORMAT", "TAG_HASH", "TAG_ROLE", "TAG_SWEEP",
+    "FAILED", "KILLED", "TAG_DUPLICATE", "TAG_ERROR", "TAG_FORMAT", "TAG_HASH",
+    "TAG_PARENT_HASH", "TAG_PARENT_RUN", "TAG_ROLE", "TAG_SWEEP",
     "TAG_WORKER", "TRACKING_ERRORS", "Parent", "ParentSpec", "TrainRecord", "artifact_path", "client", "config_hash",
     "create_train_run", "display_uri", "end_runs", "end_worker_runs", "environment_tags", "error_line",
     "experiment_id", "experiment_name", "fail_fast", "failure_line", "final_metric", "finish_train_run",

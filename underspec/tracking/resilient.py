@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import os
 import time
+from contextlib import contextmanager
 
 from mlflow.exceptions import MlflowException
 from requests.exceptions import RequestException
@@ -56,3 +57,22 @@ class Resilient:
                         raise
                     time.sleep(min(2.0**attempt, 30.0))
         return call
+
+
+@contextmanager
+def fail_fast():
+    """MLflow's HTTP client reads its retry settings per request: none while cleaning up, so a
+    gone server costs seconds, not another round of backoff (default: 7 retries, ~4 min)."""
+    saved = {k: os.environ.get(k) for k in _FAST}
+    os.environ.update(_FAST)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+_FAST = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}

@@ -28,7 +28,7 @@ from underspec.base.redaction import redact
 from underspec.spec.settings import FORMAT_VERSION, RunSettings, RunSpec, config_hash, run_name, run_params
 from underspec.tracking import ui
 from underspec.tracking.mlflow_shim import build_store
-from underspec.tracking.resilient import Resilient
+from underspec.tracking.resilient import Resilient, fail_fast
 
 if TYPE_CHECKING:  # a type only: tracking imports neither torch nor the training layer
     from underspec.training.artifacts import Staged
@@ -46,6 +46,8 @@ TAG_DUPLICATE = "underspec.duplicate_of"
 TAG_WORKER = "underspec.worker"
 TAG_ERROR = "underspec.error"
 TAG_FORMAT = "underspec.format_version"
+TAG_PARENT_HASH = "underspec.branch_parent_hash"  # a branched child's parent: its config hash
+TAG_PARENT_RUN = "underspec.branch_parent_run"  # and its run id, where the parent is in the store
 FINISHED = RunStatus.to_string(RunStatus.FINISHED)
 KILLED = RunStatus.to_string(RunStatus.KILLED)
 FAILED = RunStatus.to_string(RunStatus.FAILED)
@@ -172,12 +174,23 @@ def create_train_run(parent: Parent, spec: RunSpec, rec: TrainRecord) -> str:
             TAG_FORMAT: str(FORMAT_VERSION), **rec.environment, **rec.extra_tags}
     if rec.sweep:
         tags[TAG_SWEEP] = rec.sweep
+    if spec.branched:
+        tags |= branch_tags(parent.client, parent.experiment_id, spec, rec.settings)
     run = parent.client.create_run(parent.experiment_id, tags=tags, run_name=run_name(spec))
     params = [Param(k, v) for k, v in run_params(spec, rec.settings, rec.threads).items()]
     parent.client.log_batch(run.info.run_id, params=params)
     dataset = ui.dataset_input(rec.data_dir, rec.data_digest, spec.classes)
     ui.once_more_on_race(lambda: parent.client.log_inputs(run.info.run_id, datasets=[dataset]))
     return run.info.run_id
+
+
+def branch_tags(client: MlflowClient, experiment_id: str, spec: RunSpec, settings: RunSettings) -> dict[str, str]:
+    """A branched child's tags naming its parent (spec.parent): the config hash, and the run id
+    of the parent's FINISHED run where the store holds one; the UI filters a family by either."""
+    h = config_hash(spec.parent, settings)
+    found = client.search_runs([experiment_id], f"tags.`{TAG_HASH}` = '{h}' and attributes.status = '{FINISHED}'",
+                               max_results=1)
+    return {TAG_PARENT_HASH: h, **({TAG_PARENT_RUN: found[0].info.run_id} if found else {})}
 
 
 def finish_train_run(client: MlflowClient, run_id: str, staged: Staged) -> None:
@@ -228,25 +241,6 @@ def end_runs(client: MlflowClient, run_ids, status: str, reason: str = "") -> li
             except Exception:
                 return run_ids[i:]
     return []
-
-
-@contextmanager
-def fail_fast():
-    """MLflow's HTTP client reads its retry settings per request: none while cleaning up, so a
-    gone server costs seconds, not another round of backoff (default: 7 retries, ~4 min)."""
-    saved = {k: os.environ.get(k) for k in _FAST}
-    os.environ.update(_FAST)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-_FAST = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
 
 
 def error_line(exc: BaseException) -> str:

@@ -23,7 +23,7 @@ KIND = "custom_model_development"  # traditional ML, not GenAI
 UI_QUERY = "?workflowType=machine_learning"
 LOCAL_UI = "http://127.0.0.1:5000"  # where `mlflow ui` serves by default
 TAG_ANALYSIS = "underspec.analysis_run"
-PREVIEWED = ("fig3_1.png", "sources.png", "barriers.png")  # figures also logged as run images
+PREVIEWED = ("fig3_1.png", "sources.png", "barriers.png", "stability.png")  # figures also logged as run images
 
 
 def mark_experiment(client: MlflowClient, experiment_id: str) -> None:

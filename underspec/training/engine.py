@@ -1,6 +1,8 @@
 """Fused training engine: configurations that share one minibatch stream (group_key: the order
-seed, the batch size and the width) trained in one pass; init seed, jitter, lambda, C and lr vary
-within a group.
+seed, the branch epoch and post-branch order seed, the batch size, and the width) trained in one
+pass; init seed, jitter, lambda, C and lr vary within a group. A branched child fuses with the
+children of its stream and retrains its parent's first k epochs (bitwise the parent's: the same
+stream, the same arithmetic) instead of loading them.
 
 The models of a group share every minibatch, so their first layers are stacked into one
 (M*H, 784) matrix and trained with a hand-written backward pass (no autograd). A configuration's
@@ -26,7 +28,7 @@ import torch
 
 from underspec.spec.settings import RunSettings, RunSpec
 from underspec.training.data import MNISTTensors, fold_labels
-from underspec.training.model import batch_slices, epoch_permutations, init_params, jitter_params
+from underspec.training.model import batch_slices, init_params, jitter_params, run_permutations
 from underspec.training.pixels import prepare
 from underspec.training.torch_shim import add_each_, addcmul_each_, relu_backward
 
@@ -164,7 +166,7 @@ def train_group(specs: Sequence[RunSpec], data: MNISTTensors, s: EngineSettings,
     RunResult per spec, in order."""
     keys = sorted({group_key(sp) for sp in specs})
     if len(keys) != 1:
-        raise ValueError(f"train_group needs one (order seed, batch size, width), got {keys}")
+        raise ValueError(f"train_group needs one (order seed, branch, post-branch seed, batch size, width), got {keys}")
     dev = resolve_device(s.device)
     old_threads = torch.get_num_threads()
     torch.set_num_threads(s.threads)
@@ -175,10 +177,11 @@ def train_group(specs: Sequence[RunSpec], data: MNISTTensors, s: EngineSettings,
         torch.set_num_threads(old_threads)
 
 
-def group_key(sp: RunSpec) -> tuple[int, int, int]:
-    """What runs fused together share: the minibatch stream (order seed, batch size) and the width
-    (the second layer's batched products need one H). Init seed, jitter, lambda, C and lr vary."""
-    return (sp.order_seed, sp.batch_size, sp.hidden)
+def group_key(sp: RunSpec) -> tuple[int, int, int, int, int]:
+    """What runs fused together share: the minibatch stream (order seed, branch epoch, post-branch
+    order seed, batch size) and the width (the second layer's batched products need one H). Init
+    seed, jitter, lambda, C and lr vary."""
+    return (sp.order_seed, sp.branch, sp.branch_seed, sp.batch_size, sp.hidden)
 
 
 def groups(specs: Sequence[RunSpec]) -> dict[tuple, list[RunSpec]]:
@@ -198,7 +201,7 @@ def _train(specs, data, s: EngineSettings, dev, on_epoch) -> list[RunResult]:
     rec.state(g, 0)
     rec.emb[0] = g.evaluate(xtest, s.probe_size)[1].cpu()
     slices = batch_slices(n, specs[0].batch_size)
-    perms = epoch_permutations(specs[0].order_seed, n)
+    perms = run_permutations(specs[0], n)
     for e in range(1, s.epochs + 1):
         stats = _epoch(g, xtrain, prep.last, next(perms), slices)
         test, h = g.evaluate(xtest, s.probe_size)

@@ -92,6 +92,21 @@ def epoch_permutations(seed: int, n: int) -> Iterator[torch.Tensor]:
         yield perm
 
 
+def run_permutations(spec: RunSpec, n: int) -> Iterator[torch.Tensor]:
+    """A run's per-epoch permutations: its order seed's stream, or for a branched run the parent's
+    stream for epochs 1..k and then the post-branch seed's stream from its epoch k+1 on."""
+    perms = epoch_permutations(spec.order_seed, n)
+    if not spec.branched:
+        yield from perms
+        return
+    for _ in range(spec.branch):
+        yield next(perms)
+    post = epoch_permutations(spec.branch_seed, n)
+    for _ in range(spec.branch):  # the post-branch stream's own first k epochs are skipped
+        next(post)
+    yield from post
+
+
 def _base_seed(gen: torch.Generator) -> None:
     """The one int64 draw a DataLoader iterator takes from its generator when it is created."""
     torch.empty((), dtype=torch.int64).random_(generator=gen)

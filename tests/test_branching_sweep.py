@@ -1,0 +1,87 @@
+"""A branched sweep end to end on real MNIST: 2 parents x k in {0, 1, 2} x 2 post-branch seeds,
+lambdas {0, 0.01}, C 3, 3 epochs; its children's params, tags and names, its `stability` rows,
+and the stability epoch on synthetic barrier curves."""
+from __future__ import annotations
+
+import csv
+import math
+
+import numpy as np
+import pytest
+
+from underspec import tracking as trk
+from underspec.measures.sources import pair_kind
+from underspec.measures.stability import stability_epoch
+from underspec.spec.config import SweepConfig
+from underspec.spec.settings import RunSettings, RunSpec, config_hash, spec_of_params
+
+from helpers.stores import analyze_cfg
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture()
+def branched(tracking, mnist_root, tmp_path):
+    from underspec.steps.analyze import run_analysis
+    from underspec.steps.sweep import run_sweep
+
+    cfg = SweepConfig(name="small", init_seeds=(0, 1), order_seeds=(0,), branch_epochs=(0, 1, 2),
+                      branch_order_seeds=(3, 4), lambdas=(0.0, 0.01), classes=(3,), epochs=3, probe_size=30,
+                      workers=1, analyze=False, data_dir=str(mnist_root), storage=f"sqlite:///{tmp_path / 'o.db'}")
+    run_sweep(cfg)
+    assert run_analysis(analyze_cfg(tmp_path, mnist_root)) == 0
+    exp = tracking.get_experiment_by_name("underspec-test").experiment_id
+    with open(tmp_path / "reports" / "small" / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    return tracking, exp, cfg, rows, tmp_path / "reports" / "small"
+
+
+def test_a_branched_sweep_names_its_children_and_reports_every_k(branched):
+    client, exp, cfg, rows, out = branched
+    runs = client.search_runs([exp], "tags.`underspec.role` = 'train'")
+    assert len(runs) == 2 * 3 * 2 * 2
+    for r in runs:
+        spec, p, name = spec_of_params(r.data.params), r.data.params, r.info.run_name
+        if spec.branched:  # k 1 and 2: both order seeds and the branch epoch, the parent's hash
+            assert (p["order_seed"], p["branch_epoch"], p["branch_order_seed"]) == \
+                ("0", str(spec.branch), str(spec.branch_seed))
+            assert name.endswith(f"-k{spec.branch}-post{spec.branch_seed}")
+            assert r.data.tags[trk.TAG_PARENT_HASH] == config_hash(spec.parent, RunSettings(3, 30))
+        else:  # k = 0: the run (parent init, order = post seed), nothing of a branch
+            assert spec.order_seed in (3, 4) and "branch_epoch" not in p and trk.TAG_PARENT_HASH not in r.data.tags
+    for lam in ("0.0", "0.01"):
+        got = {r["metric"] for r in rows if r["target"] == "stability" and r["lambda"] == lam}
+        for k in (0, 1, 2):
+            for m in ("error_barrier.identity", "loss_barrier.weight", "disagreement", "pe", "cka"):
+                assert f"{m}.k{k}" in got, (lam, m, k)
+        assert "stability_epoch" in got
+    one = [r for r in rows if r["metric"] == "error_barrier.identity.k1" and r["lambda"] == "0.01"][0]
+    assert one["mode"] == "children" and one["interval"] == "bootstrap_95" and one["n_pairs"] == "2"
+    assert (out / "figures" / "stability.png").stat().st_size > 10000
+    assert "When is the basin decided?" in (out / "report.md").read_text()
+    assert not any(r["mode"].startswith("pairs_") and r["metric"] == "pe" and r["n_pairs"] == "0" for r in rows)
+
+
+def test_the_parents_run_id_is_tagged_where_the_parent_is_in_the_store(tracking):
+    exp = tracking.get_experiment_by_name("underspec-test").experiment_id
+    child, s = RunSpec(1, 0.0, 3, order_seed=0, branch=2, branch_seed=4), RunSettings(3, 30)
+    assert trk.TAG_PARENT_RUN not in trk.runs.branch_tags(tracking, exp, child, s)
+    run = tracking.create_run(exp, tags={trk.TAG_HASH: config_hash(child.parent, s)})
+    tracking.set_terminated(run.info.run_id, "FINISHED")
+    assert trk.runs.branch_tags(tracking, exp, child, s)[trk.TAG_PARENT_RUN] == run.info.run_id
+
+
+def test_branched_runs_enter_no_sources_pair_and_no_paper_comparison():
+    a, b = RunSpec(0, 0.0, 3, branch=2, branch_seed=4), RunSpec(1, 0.0, 3, branch=2, branch_seed=4)
+    assert pair_kind(a, b) is None and pair_kind(a, RunSpec(1, 0.0, 3)) is None
+    assert pair_kind(RunSpec(0, 0.0, 3), RunSpec(1, 0.0, 3)) == "init+order"
+
+
+@pytest.mark.parametrize("curve,want", [
+    ({0: 0.09, 1: 0.05, 2: 0.019, 3: 0.01, 5: 0.0}, 2),  # falls below 0.02 at k = 2 and stays
+    ({0: 0.09, 1: 0.01, 2: 0.03, 3: 0.01, 5: 0.0}, 3),  # dips at 1, rises at 2: from 3 on
+    ({0: 0.09, 1: 0.05, 2: 0.04, 3: 0.03, 5: 0.021}, math.inf),  # never
+    ({0: 0.0, 1: np.nan, 2: 0.0}, 2),  # an undefined bound does not qualify
+])
+def test_the_stability_epoch_of_synthetic_barrier_curves(curve, want):
+    assert stability_epoch(curve) == want
