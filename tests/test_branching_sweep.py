@@ -85,3 +85,18 @@ def test_branched_runs_enter_no_sources_pair_and_no_paper_comparison():
 ])
 def test_the_stability_epoch_of_synthetic_barrier_curves(curve, want):
     assert stability_epoch(curve) == want
+
+
+def test_families_group_children_by_parent_and_k_with_the_k0_runs():
+    from underspec.measures.stability import families
+
+    parents = [RunSpec(p, 0.0, 3, order_seed=0) for p in (0, 1)]
+    kids = [RunSpec(p.seed, 0.0, 3, order_seed=0, branch=k, branch_seed=q) for p in parents for k in (1, 2)
+            for q in (3, 4)]
+    zero = [RunSpec(p.seed, 0.0, 3, order_seed=q) for p in parents for q in (3, 4)]
+    unrelated = [RunSpec(0, 0.0, 3, order_seed=7), RunSpec(5, 0.0, 3)]
+    fam = families(kids + zero + unrelated + parents)
+    assert sorted((p.seed, k) for p, k in fam) == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]
+    assert fam[(parents[1], 0)] == [RunSpec(1, 0.0, 3, order_seed=3), RunSpec(1, 0.0, 3, order_seed=4)]
+    assert all(len(v) == 2 for v in fam.values())
+    assert families(zero + unrelated) == {}  # no branched run: no family

@@ -99,13 +99,17 @@ def parent_means(per_parent: dict[int, float], parents: list[int], idx: np.ndarr
         return np.nanmean(v, 1) if np.isfinite(v).any() else np.full(len(idx), np.nan)
 
 
-def stats_of(boots: np.ndarray, n: int) -> Stats:
-    """(mean, std over resamples, 2.5th and 97.5th percentiles, n) of (1 + n_boot,) resampled means."""
+def stats_of(per_parent: dict[int, float], parents: list[int], idx: np.ndarray, n: int) -> Stats:
+    """(mean over parents, std over parents, the 2.5th and 97.5th percentiles of the resampled
+    means, n: the child pairs) of one measure at one k."""
+    boots = parent_means(per_parent, parents, idx)
+    v = np.array([x for x in per_parent.values() if np.isfinite(x)])
+    std = float(v.std(ddof=1)) if len(v) > 1 else float("nan")
     rest = boots[1:][np.isfinite(boots[1:])]
     if not np.isfinite(boots[0]) or not len(rest):
-        return float(boots[0]), float("nan"), float("nan"), float("nan"), n
+        return float(boots[0]), std, float("nan"), float("nan"), n
     lo, hi = np.percentile(rest, [2.5, 97.5])
-    return float(boots[0]), float(rest.std(ddof=1)) if len(rest) > 1 else float("nan"), float(lo), float(hi), n
+    return float(boots[0]), std, float(lo), float(hi), n
 
 
 def stability_epoch(upper: dict[int, float], threshold: float = THRESHOLD) -> float:
@@ -126,7 +130,7 @@ def stability_rows(lam: float, C: int, cs: CellStability, parents: list[int], id
     rows, upper = [], {}
     for m in METRICS:
         for k in cs.ks:
-            s = stats_of(parent_means(cs.values[m].get(k, {}), parents, idx), cs.pairs[k])
+            s = stats_of(cs.values[m].get(k, {}), parents, idx, cs.pairs[k])
             rows.append(metric_row(RowKey(lam, C, TARGET, f"{m}.k{k}", MODE), s))
             if m == "error_barrier.identity":
                 upper[k] = s[3]
