@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from underspec.spec.config import ConfigError, SweepConfig, TrainConfig
-from underspec.spec.settings import RunSpec, canonical, config_hash, grid_points, run_name, trial_params, trial_spec
+from underspec.spec.grids import grid_points, search_space, trial_params, trial_spec
+from underspec.spec.settings import RunSpec, canonical, config_hash, run_name
 from underspec.training.data import MNISTTensors
 from underspec.training.engine import PARAMS, EngineSettings, groups, train_group, train_many
 from underspec.training.plain import train_plain
@@ -110,6 +111,17 @@ def test_a_childs_name_params_and_grid():
     assert RunSpec(1, 0.0, 3, order_seed=2) in pts
     for p in pts:  # every point's trial params spell it back
         assert trial_spec(trial_params(p, grid), grid) == p
+    # the GridSampler hands out each combination once: one point per combination
+    assert len(pts) == np.prod([len(v) for v in search_space(grid).values()])
+    seeds_mode = SweepConfig.from_strings(name="t", seeds="0,1", branch_epochs="0,2", branch_order_seeds="5,6",
+                                          lambdas="0", classes="3", epochs="3")  # k = 0 with seeds: (s, q) apart
+    assert len(seeds_mode.points()) == np.prod([len(v) for v in search_space(seeds_mode.grid()).values()]) == 8
+
+
+def test_train_refuses_a_branch_past_the_last_epoch():
+    with pytest.raises(ConfigError) as e:
+        TrainConfig.from_strings(seeds="0", epochs="3", branch_epochs="4", branch_order_seeds="1")
+    assert e.value.param == "branch_epochs"
 
 
 @pytest.mark.parametrize("raw,param", [
@@ -119,6 +131,8 @@ def test_a_childs_name_params_and_grid():
     ({"branch_epochs": "9", "branch_order_seeds": "5"}, "branch_epochs"),  # past the end
     ({"branch_epochs": "0,1", "branch_order_seeds": "5", "order_seeds": "0,1", "init_seeds": "0"}, "branch_epochs"),
     ({"branch_epochs": "-1", "branch_order_seeds": "5"}, "branch_epochs"),
+    ({"branch_order_seeds": "5"}, "branch_order_seeds"),
+    ({"branch_epochs": "1", "branch_order_seeds": "-5"}, "branch_order_seeds"),
 ])
 def test_bad_branches_are_refused_naming_the_parameter(raw, param):
     base = {"name": "t", "lambdas": "0", "classes": "3", "epochs": "3", "seeds": "0"}

@@ -10,8 +10,16 @@ import numpy as np
 import pytest
 
 from underspec import tracking as trk
-from underspec.measures.sources import pair_kind
-from underspec.measures.stability import stability_epoch
+from underspec.measures.sources import acc_components, pair_kind
+from underspec.measures.stability import (
+    METRICS,
+    CellStability,
+    cell_stability,
+    draws,
+    stability_epoch,
+    stability_rows,
+)
+from underspec.measures.targets import SeedData
 from underspec.spec.config import SweepConfig
 from underspec.spec.settings import RunSettings, RunSpec, config_hash, spec_of_params
 
@@ -72,9 +80,13 @@ def test_the_parents_run_id_is_tagged_where_the_parent_is_in_the_store(tracking)
 
 
 def test_branched_runs_enter_no_sources_pair_and_no_paper_comparison():
+    from underspec.steps.analyze import paper_runs
+
     a, b = RunSpec(0, 0.0, 3, branch=2, branch_seed=4), RunSpec(1, 0.0, 3, branch=2, branch_seed=4)
+    assert a.one_seed and b.one_seed  # children of one-seed parents: the paper's filter alone passes them
     assert pair_kind(a, b) is None and pair_kind(a, RunSpec(1, 0.0, 3)) is None
     assert pair_kind(RunSpec(0, 0.0, 3), RunSpec(1, 0.0, 3)) == "init+order"
+    assert paper_runs([a, b, RunSpec(2, 0.0, 3), RunSpec(3, 0.0, 3, jitter=1)]) == {2: RunSpec(2, 0.0, 3)}
 
 
 @pytest.mark.parametrize("curve,want", [
@@ -100,3 +112,43 @@ def test_families_group_children_by_parent_and_k_with_the_k0_runs():
     assert fam[(parents[1], 0)] == [RunSpec(1, 0.0, 3, order_seed=3), RunSpec(1, 0.0, 3, order_seed=4)]
     assert all(len(v) == 2 for v in fam.values())
     assert families(zero + unrelated) == {}  # no branched run: no family
+
+
+def fake_run(rng, H=4, D=12, C=3, N=40) -> SeedData:
+    """A random network's SeedData, as the analysis loads it (weights over 2 epochs, test
+    pre-activations on N random images, predictions, probe embeddings)."""
+    X = rng.normal(size=(N, D)).astype(np.float32)
+    t = {"W1": rng.normal(size=(2, H, D)).astype(np.float32), "b1": np.zeros((2, H), np.float32),
+         "W2": rng.normal(size=(2, C, H)).astype(np.float32), "b2": np.zeros((2, C), np.float32)}
+    z = X @ t["W1"][-1].T
+    return SeedData("r", t, h=z.astype(np.float64), pred=(np.maximum(z, 0) @ t["W2"][-1].T).argmax(1),
+                    extra={"z": {"test": z}})
+
+
+def test_parents_that_share_an_init_seed_are_told_apart():
+    """Two order seeds per init seed: four parents, each with its own value (none overwrites
+    another), and the bootstrap resamples four."""
+    rng = np.random.default_rng(0)
+    runs = {RunSpec(i, 0.0, 3, order_seed=o, branch=1, branch_seed=q): fake_run(rng)
+            for i in (0, 1) for o in (0, 1) for q in (5, 6)}
+    cs = cell_stability(runs, rng.integers(0, 3, 40))
+    per = cs.values["error_barrier.identity"][1]
+    assert sorted(per) == [(0, 0, 0), (0, 1, 0), (1, 0, 0), (1, 1, 0)] and cs.pairs == {1: 4}
+    rows = stability_rows(0.0, 3, cs, sorted(per), draws(sorted(per), 50), [1])
+    row = [r for r in rows if r["metric"] == "error_barrier.identity.k1"][0]
+    assert row["mean"] == pytest.approx(np.mean(list(per.values())))
+
+
+def test_a_k_a_cell_lacks_does_not_count_as_stable():
+    parents = [(0, 0, 0), (1, 0, 0)]
+    values = {m: {0: dict.fromkeys(parents, 0.0)} for m in METRICS}
+    cs = CellStability(values, {0: 2})
+    epoch = lambda studied: [r for r in stability_rows(0.0, 3, cs, parents, draws(parents, 50), studied)  # noqa: E731
+                             if r["metric"] == "stability_epoch"][0]["mean"]
+    assert epoch([0]) == 0 and epoch([0, 5]) == math.inf
+
+
+def test_the_variance_components_leave_branched_runs_out():
+    plain = {RunSpec(i, 0.0, 3, order_seed=o): float(i + 2 * o) for i in (0, 1) for o in (0, 1)}
+    kids = {RunSpec(i, 0.0, 3, order_seed=0, branch=1, branch_seed=9): 100.0 for i in (0, 1)}
+    assert acc_components({**plain, **kids}) == acc_components(plain)

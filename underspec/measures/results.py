@@ -99,7 +99,8 @@ class Loaded:
     suite: object = None  # the stress suite read (steps.stress.Stress), None when it was off
     stress_cells: dict[tuple[float, int], StressCell] = field(default_factory=dict)  # what the stress trends read
     stability: dict[tuple[float, int], CellStability] = field(default_factory=dict)  # cells with branched runs
-    parents: list[int] = field(default_factory=list)  # the branched runs' init seeds (the stability bootstrap's)
+    parents: list[tuple] = field(default_factory=list)  # the branched runs' parents (stability.lineage), sorted
+    branch_epochs: list[int] = field(default_factory=list)  # the branch epochs the panel studies
 
 
 @dataclass

@@ -82,6 +82,7 @@ def acc_components(test_acc: dict[RunSpec, float]) -> dict[str, float]:
     """Variance components of test accuracy (method of moments, one run per init x order): init,
     order, interaction (with one run per cell, confounded with rounding noise), and jitter
     (half the mean squared difference of runs that differ in the jitter alone)."""
+    test_acc = {r: v for r, v in test_acc.items() if not r.branched}  # a branch's children: not this design
     base = {(r.seed, r.order_seed): v for r, v in test_acc.items() if r.jitter == 0}
     inits, orders = sorted({i for i, _ in base}), sorted({o for _, o in base})
     out = {}

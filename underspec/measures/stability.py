@@ -5,7 +5,9 @@ SGD noise after k still moves a run to another basin. Pure numpy (torch for the 
 
 A family is one parent's children at one k, over its post-branch order seeds. Every statistic is
 a mean over the family's child pairs per parent, then a mean over parents with a bootstrap over
-parents (the init seeds; every cell has the same ones, so one set of resamples serves them all).
+parents (a parent: its init seed, order seed and jitter, `lineage`; every cell has the same ones,
+so one set of resamples serves them all). With few parents the interval is coarse: at 3, the
+all-largest resample has probability 1/27 > 2.5%, so the upper bound is the largest parent's mean.
 """
 from __future__ import annotations
 
@@ -27,6 +29,17 @@ TARGET, MODE, RULE_MODE = "stability", "children", "stability_rule"
 BARRIERS = tuple(f"{k}_barrier.{m}" for m in ("identity", "weight") for k in ("error", "loss"))
 METRICS = (*BARRIERS, "disagreement", "pe", "cka")
 Cell = tuple[float, int]
+Lineage = tuple[int, int, int]
+
+
+def lineage(parent: RunSpec) -> Lineage:
+    """What tells a cell's parents apart, the same in every cell: init seed, order seed, jitter."""
+    return (parent.seed, parent.order_seed, parent.jitter)
+
+
+def studied_epochs(cells) -> list[int]:
+    """The branch epochs of any family in any of the cells (each an iterable of RunSpec)."""
+    return sorted({k for specs in cells for _, k in families(specs)})
 
 
 def families(runs) -> dict[tuple[RunSpec, int], list[RunSpec]]:
@@ -64,10 +77,10 @@ def pair_values(a: SeedData, b: SeedData, y: np.ndarray, params: dict) -> dict[s
 
 @dataclass
 class CellStability:
-    """One cell's per-parent values: values[metric][k] = {parent init seed: mean over its child
+    """One cell's per-parent values: values[metric][k] = {parent lineage: mean over its child
     pairs}, and pairs[k] = the number of child pairs at k."""
 
-    values: dict[str, dict[int, dict[int, float]]]
+    values: dict[str, dict[int, dict[Lineage, float]]]
     pairs: dict[int, int]
 
     @property
@@ -78,28 +91,28 @@ class CellStability:
 def cell_stability(runs: dict[RunSpec, SeedData], y: np.ndarray, tick=None) -> CellStability:
     """The per-parent values of every family in one cell (runs: {spec: SeedData} with
     predictions, probe embeddings and the test pre-activations `extra["z"]`)."""
-    values: dict[str, dict[int, dict[int, float]]] = {m: {} for m in METRICS}
+    values: dict[str, dict[int, dict[Lineage, float]]] = {m: {} for m in METRICS}
     pairs: dict[int, int] = {}
     for (parent, k), kids in families(runs).items():
         combos = list(itertools.combinations(kids, 2))
         params = aligned_pair_metrics(runs, "params", pairs=combos)
         per_pair = [pair_values(runs[a], runs[b], y, params[(a, b)]) for a, b in combos]
         for m in METRICS:
-            values[m].setdefault(k, {})[parent.seed] = float(np.nanmean([v[m] for v in per_pair]))
+            values[m].setdefault(k, {})[lineage(parent)] = float(np.nanmean([v[m] for v in per_pair]))
         pairs[k] = pairs.get(k, 0) + len(combos)
         if tick:
             tick(len(combos))
     return CellStability(values, pairs)
 
 
-def parent_means(per_parent: dict[int, float], parents: list[int], idx: np.ndarray) -> np.ndarray:
+def parent_means(per_parent: dict[Lineage, float], parents: list[Lineage], idx: np.ndarray) -> np.ndarray:
     """(1 + n_boot,) means over each resample of the parents (idx from trends.observed_and_draws)."""
     v = np.array([per_parent.get(p, np.nan) for p in parents])[idx]  # (1 + n_boot, n)
     with np.errstate(invalid="ignore"):
         return np.nanmean(v, 1) if np.isfinite(v).any() else np.full(len(idx), np.nan)
 
 
-def stats_of(per_parent: dict[int, float], parents: list[int], idx: np.ndarray, n: int) -> Stats:
+def stats_of(per_parent: dict[Lineage, float], parents: list[Lineage], idx: np.ndarray, n: int) -> Stats:
     """(mean over parents, std over parents, the 2.5th and 97.5th percentiles of the resampled
     means, n: the child pairs) of one measure at one k."""
     boots = parent_means(per_parent, parents, idx)
@@ -123,11 +136,13 @@ def stability_epoch(upper: dict[int, float], threshold: float = THRESHOLD) -> fl
     return epoch
 
 
-def stability_rows(lam: float, C: int, cs: CellStability, parents: list[int], idx: np.ndarray) -> list[dict]:
+def stability_rows(lam: float, C: int, cs: CellStability, parents: list[Lineage], idx: np.ndarray,
+                   studied: list[int]) -> list[dict]:
     """metrics.csv rows of one cell: target `stability`, metric `<measure>.k<k>` (mode `children`:
     bootstrap over parents), and `stability_epoch` (mode `stability_rule`: a point value, the rule
-    applied to the error barrier without alignment; inf: not reached)."""
-    rows, upper = [], {}
+    applied to the error barrier without alignment over every k `studied` in the panel, a k this
+    cell lacks not qualifying; inf: not reached)."""
+    rows, upper = [], dict.fromkeys(studied, float("nan"))
     for m in METRICS:
         for k in cs.ks:
             s = stats_of(cs.values[m].get(k, {}), parents, idx, cs.pairs[k])
@@ -163,7 +178,7 @@ def stability_contrasts(cells, k: int) -> dict[str, Contrast]:
     return out
 
 
-def stability_trend_rows(by_cell: dict[Cell, CellStability], parents: list[int], idx: np.ndarray) -> list[dict]:
+def stability_trend_rows(by_cell: dict[Cell, CellStability], parents: list[Lineage], idx: np.ndarray) -> list[dict]:
     """trends.csv rows: the stability contrasts at every k studied in all cells. The tie margin is
     twice the pooled floor sqrt(sum w_c^2 sigma^2) with sigma = THRESHOLD / 2 per cell: a contrast
     that stays within the practical threshold either way is a tie."""
@@ -177,6 +192,6 @@ def stability_trend_rows(by_cell: dict[Cell, CellStability], parents: list[int],
     return rows
 
 
-def draws(parents: list[int], n_boot: int, rng_seed: int = 0) -> np.ndarray:
+def draws(parents: list[Lineage], n_boot: int, rng_seed: int = 0) -> np.ndarray:
     """(1 + n_boot, n) parent indices: the observed parents, then resamples with replacement."""
     return observed_and_draws(len(parents), n_boot, rng_seed)

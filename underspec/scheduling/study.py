@@ -5,7 +5,7 @@ of Optuna.)
 
 One study per sweep name, a GridSampler with a fixed seed over the grid's search space (the seed,
 or the init and order seeds, lambda and classes always; jitter, hidden, lr and batch size when
-they take more than one value; see settings.search_space), driven by ask-and-tell. Exactly-once
+they take more than one value, the branch axes when given; see grids.search_space), driven by ask-and-tell. Exactly-once
 rests on three things: claims (ask, then attributing the trial to its worker) and recovery
 (failing dead workers' trials, re-enqueueing what they left) happen under one storage-wide lock
 per sweep; a point is re-enqueued only when it is not done, not waiting and not held by a live
@@ -31,7 +31,8 @@ from sqlalchemy import text
 from underspec.base.locks import file_lock, pid_alive
 from underspec.scheduling.optuna_shim import fail_trial, fixed_params, grid_params, stored_state
 from underspec.spec.config import ConfigError
-from underspec.spec.settings import RunSpec, search_space, trial_params, trial_spec
+from underspec.spec.grids import search_space, trial_params, trial_spec
+from underspec.spec.settings import RunSpec
 
 GRID_ATTR = "underspec.grid"
 WORKER_ATTR = "underspec.worker"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields
 
+from underspec.spec.grids import grid_doc, grid_points
 from underspec.spec.parsing import (  # noqa: F401 (re-exported: the configs' parsers and errors)
     DEVICES,
     SEED_MAX,
@@ -36,8 +37,6 @@ from underspec.spec.settings import (  # noqa: F401 (FORMAT_VERSION re-exported)
     RunSettings,
     RunSpec,
     as_text,
-    grid_doc,
-    grid_points,
 )
 
 PAPER_SEEDS = (0, 42, 1337, 3213, 9999, 5783, 1023)
@@ -202,7 +201,8 @@ class SweepConfig(GridConfig):
 def _check_branches(cfg: GridConfig) -> None:
     """A sweep's branches must spell distinct runs (the GridSampler schedules every combination):
     no branch at the last epoch, no post-branch seed that is an order seed, and k = 0 (the run
-    with the post-branch seed as its order seed) with one order seed only."""
+    with the post-branch seed as its order seed) with one of order_seeds only (beside init_seeds:
+    with two, (init, o1, k 0, q) and (init, o2, k 0, q) would both be the run (init, q))."""
     orders = set(cfg.order_seeds or cfg.seeds)
     if max(cfg.branch_epochs) >= cfg.epochs:
         raise ConfigError("branch_epochs", as_text(cfg.branch_epochs),
@@ -210,7 +210,7 @@ def _check_branches(cfg: GridConfig) -> None:
     if orders & set(cfg.branch_order_seeds):
         raise ConfigError("branch_order_seeds", as_text(cfg.branch_order_seeds),
                           f"{min(orders & set(cfg.branch_order_seeds))} is an order seed too: that child is its parent")
-    if 0 in cfg.branch_epochs and len(orders) > 1:
+    if 0 in cfg.branch_epochs and len(cfg.order_seeds) > 1:  # with `seeds`, (s, q) differ by s
         raise ConfigError("branch_epochs", as_text(cfg.branch_epochs),
                           "k = 0 is the run with the post-branch seed as its order seed: with several order "
                           "seeds two children would be that one run; give one order seed or drop 0")

@@ -1,19 +1,18 @@
 """A run's settings, defined once: the grid axes (what may vary between the runs of one batch or
 sweep, each a field of RunSpec) and the settings every run of a batch shares (RunSettings).
-Everything else derives from here: the config hash, the run params and run name, a sweep's stored
-grid and Optuna search space, the engine's settings and the step configs' fields (see config).
+Everything else derives from here: the config hash, the run params and run name, the engine's
+settings, the step configs' fields (see config), and a sweep's stored grid and Optuna search
+space (see grids).
 No torch, MLflow or Optuna. Adding a grid axis means one RunSpec field, one `Axis` entry, its
 step-config field and parser (config), and the engine's support for it.
 
-Compatibility: a run whose order seed is its init seed, with jitter 0 and no branch, at the paper's
-hidden, lr and batch size, keeps the config hash, the run name and the stored grid it had before
-these axes existed: an axis at its default stays out of the hash (except the three that were
-always in it) and out of the name, and a grid axis with one value is stored as before.
+Compatibility: a run with one seed, jitter 0, no branch and the paper's hidden, lr and batch size
+keeps the config hash, run name and stored grid it had before these axes existed: an axis at its
+default stays out of the hash (but the three always in it) and the name; one value is stored as before.
 """
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 from dataclasses import dataclass, fields, replace
 
@@ -124,7 +123,7 @@ def canonical(spec: RunSpec, epochs: int) -> RunSpec:
 
 def shared_of(obj) -> RunSettings:
     """The shared settings of any object that carries them (a step config, engine settings)."""
-    return RunSettings(**_shared(obj))
+    return RunSettings(**shared_items(obj))
 
 
 def as_text(value) -> str:
@@ -135,7 +134,7 @@ def as_text(value) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
-def _shared(s) -> dict:
+def shared_items(s) -> dict:
     """{name: value} of the shared settings of any object that carries them."""
     return {f.name: getattr(s, f.name) for f in fields(RunSettings)}
 
@@ -163,7 +162,7 @@ def spec_of(doc: dict, constants: dict | None = None) -> RunSpec:
 
 def hash_doc(spec: RunSpec, s) -> dict:
     """What determines a run's result, as the config hash reads it (no thread count, no device)."""
-    return {**point_doc(spec), **_shared(s), "dataset": DATASET, "format_version": FORMAT_VERSION}
+    return {**point_doc(spec), **shared_items(s), "dataset": DATASET, "format_version": FORMAT_VERSION}
 
 
 def config_hash(spec: RunSpec, s) -> str:
@@ -183,7 +182,7 @@ def run_params(spec: RunSpec, s, threads: int) -> dict[str, str]:
     if not spec.branched:  # the branch's params only on a branched run
         for k in BRANCH_KEYS:
             del axes[k]
-    shared = {k: as_text(v) for k, v in _shared(s).items()}
+    shared = {k: as_text(v) for k, v in shared_items(s).items()}
     return {**seeds, **axes, **shared, "dataset": DATASET, "threads": str(threads)}
 
 
@@ -209,92 +208,3 @@ def run_name(spec: RunSpec) -> str:
         if a.field not in ("seed", "order_seed", "lam", "classes") and getattr(spec, a.field) != a.default:
             parts.append(f"{a.letter}{as_text(getattr(spec, a.field))}")
     return "-".join(parts)
-
-
-def seed_pairs(axes: dict[str, tuple]) -> list[tuple[int, int]]:
-    """(init, order) pairs: `seeds` alone is the diagonal (init = order); `init_seeds` with
-    `order_seeds` their cross product."""
-    if axes.get("init_seeds"):
-        return [(i, o) for i in axes["init_seeds"] for o in axes["order_seeds"]]
-    return [(s, s) for s in axes["seeds"]]
-
-
-def grid_doc(axes: dict[str, tuple], s) -> dict:
-    """A sweep's normalised grid as its study stores it: spelled the same however it was typed.
-    The seeds as `seeds` (init = order) or `init_seeds` and `order_seeds`; `jitters` unless just
-    0, the branch axes unless no branch; hidden, lr and batch_size as one value when single (as
-    before they were axes)."""
-    doc = {}
-    if axes.get("init_seeds"):
-        doc["init_seeds"], doc["order_seeds"] = sorted(axes["init_seeds"]), sorted(axes["order_seeds"])
-    else:
-        doc["seeds"] = sorted(axes["seeds"])
-    for a in AXES:
-        if a.key in ("seed", "order_seed"):
-            continue
-        values = sorted({a.type(v) for v in axes.get(a.option) or (a.default,)})
-        if not a.was_shared and values == [a.default]:  # jitter 0, no branch: as before these axes
-            continue
-        doc[a.option] = values[0] if a.was_shared and len(values) == 1 else values
-    return {**doc, **_shared(s), "dataset": DATASET, "format_version": FORMAT_VERSION}
-
-
-def _values(grid: dict, a: Axis) -> list:
-    v = grid.get(a.option, a.default)
-    return list(v) if isinstance(v, list) else [v]
-
-
-def grid_points(grid: dict) -> list[RunSpec]:
-    """Every point of a grid (a grid_doc) in its canonical form, once each, sorted."""
-    pairs = seed_pairs({k: grid.get(k) for k in ("seeds", "init_seeds", "order_seeds")})
-    points = [RunSpec(i, 0.0, 2, order_seed=o) for i, o in pairs]
-    for a in AXES:
-        if a.key not in ("seed", "order_seed", *BRANCH_KEYS):
-            points = [replace(p, **{a.field: v}) for p in points for v in _values(grid, a)]
-    ks, qs = _values(grid, BY_KEY["branch_epoch"]), _values(grid, BY_KEY["branch_order_seed"])
-    branches = [(k, q) for k in ks for q in qs]
-    points = [replace(p, branch=k, branch_seed=q) for p in points for k, q in branches]
-    return sorted({canonical(p, grid["epochs"]) for p in points})
-
-
-def search_space(grid: dict) -> dict[str, list]:
-    """The Optuna GridSampler's space of a grid: the axes with more than one value, and always
-    seed (or init_seed and order_seed), lambda and classes: the paper's space is unchanged."""
-    space = {"seed": grid["seeds"]} if "seeds" in grid else \
-        {"seed": grid["init_seeds"], "order_seed": grid["order_seeds"]}
-    for a in AXES:
-        if a.key not in ("seed", "order_seed") and (len(_values(grid, a)) > 1 or a.key in ("lambda", "classes")):
-            space[a.key] = _values(grid, a)
-    return {k: list(v) for k, v in space.items()}
-
-
-def grid_constants(grid: dict) -> dict:
-    """{key: value} of the axes a grid holds at one value (they are not in the search space)."""
-    space = search_space(grid)
-    return {a.key: _values(grid, a)[0] for a in AXES if a.key not in space and a.key != "order_seed"}
-
-
-def trial_table(grid: dict) -> dict[RunSpec, dict]:
-    """{grid point: its Optuna trial's params} over the search space's cross product; a point
-    that several combinations spell (a canonical form) keeps the first."""
-    space = search_space(grid)
-    table: dict[RunSpec, dict] = {}
-    for combo in itertools.product(*space.values()):
-        params = dict(zip(space, combo, strict=True))
-        table.setdefault(trial_spec(params, grid), params)
-    return table
-
-
-def trial_params(spec: RunSpec, grid: dict) -> dict:
-    """A grid point as its Optuna trial's params: the search space's keys only."""
-    if spec.branched or grid.get("branch_epochs"):  # a canonical form may hide its trial's params
-        return trial_table(grid)[spec]
-    return {k: BY_KEY[k].type(getattr(spec, BY_KEY[k].field)) for k in search_space(grid)}
-
-
-def trial_spec(params: dict, grid: dict) -> RunSpec | None:
-    """The grid point of a trial's params (None while some of the space's keys are missing)."""
-    space = search_space(grid)
-    if not set(space) <= params.keys():
-        return None
-    return canonical(spec_of({k: params[k] for k in space}, grid_constants(grid)), grid["epochs"])

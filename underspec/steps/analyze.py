@@ -16,7 +16,7 @@ from underspec.base.progress import Progress, Tally
 from underspec.measures.cells import CellContext, cell_rows, epoch_rows
 from underspec.measures.results import Analysis, Loaded, with_interval
 from underspec.measures.sources import source_rows
-from underspec.measures.stability import cell_stability, draws, stability_rows
+from underspec.measures.stability import cell_stability, draws, lineage, stability_rows, studied_epochs
 from underspec.measures.targets import SeedData
 from underspec.reporting.panels import COLUMNS as PANEL_COLUMNS
 from underspec.reporting.panels import panel_rows, panels_fig, panels_md
@@ -32,6 +32,11 @@ from underspec.training.data import fold_labels, require_mnist
 def panel_name(panel: tuple) -> str:
     hidden, lr, batch = panel
     return f"h{hidden}-lr{lr!r}-b{batch}"
+
+
+def paper_runs(specs) -> dict[int, RunSpec]:
+    """{seed: spec} of the runs the paper's comparisons read: one seed, unjittered, unbranched."""
+    return {sp.seed: sp for sp in specs if sp.one_seed and sp.jitter == 0 and not sp.branched}
 
 
 @dataclass
@@ -53,7 +58,8 @@ def analyze(inputs: Inputs, by_cell: dict, label: str = "") -> Analysis:
     out, cfg = Analysis(), inputs.cfg
     keep = set(gif_cells(cfg.gif_cells, by_cell))
     out.loaded.n_cells = len(by_cell)
-    out.loaded.parents = sorted({sp.seed for specs in by_cell.values() for sp in specs if sp.branched})
+    out.loaded.parents = sorted({lineage(sp.parent) for specs in by_cell.values() for sp in specs if sp.branched})
+    out.loaded.branch_epochs = studied_epochs(by_cell.values())
     n_pairs = {cell: len(s) * (len(s) - 1) // 2 for cell, s in by_cell.items()}  # an upper bound
     with ThreadPoolExecutor(8) as pool, stress.Queue(inputs.images, cfg.bootstrap) as queue, \
             Progress(f"analysis {cfg.sweep}{label}", Tally(sum(n_pairs.values()), "pair"),
@@ -99,7 +105,7 @@ class CellAnalyzer:
         cs = cell_stability(by_spec, fold_labels(self.inputs.images.test_y, C).numpy(), self.tick)
         if cs.pairs:
             idx = draws(loaded.parents, self.inputs.cfg.bootstrap)  # the same resamples in every cell
-            self.out.rows += stability_rows(lam, C, cs, loaded.parents, idx)
+            self.out.rows += stability_rows(lam, C, cs, loaded.parents, idx, loaded.branch_epochs)
             loaded.stability[cell] = cs
 
     def _load(self, spec_runs: dict[RunSpec, object], kept: bool) -> dict[RunSpec, SeedData]:
@@ -118,9 +124,11 @@ class CellAnalyzer:
         """The paper's comparison of the cell: its one-seed, unjittered runs against the reference
         seed; None (and a note) when fewer than two are readable or the reference is not."""
         (lam, C), cfg, images = cell, self.inputs.cfg, self.inputs.images
-        paper = {sp.seed: sp for sp in spec_runs if sp.one_seed and sp.jitter == 0 and not sp.branched}
+        paper = paper_runs(spec_runs)
         seeds = {seed: by_spec[sp] for seed, sp in paper.items() if sp in by_spec}
         ref = cfg.reference_seed if cfg.reference_seed >= 0 else min(paper, default=-1)
+        if not paper and any(sp.branched for sp in spec_runs):
+            return None  # a branch study's cell: its children are compared by the stability analysis
         if len(seeds) < 2 or ref not in seeds:
             self.out.notes.append(f"cell lambda={lam!r} C={C}: {len(seeds)} readable seed(s)"
                                   + ("" if ref in seeds else f", reference seed {ref} missing") + "; not compared")

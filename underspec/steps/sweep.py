@@ -2,7 +2,7 @@
 
 A worker claims up to `chunk` grid points (ask), completes those the ledger already holds (a
 FINISHED run with the same config hash in this sweep), trains the rest (the engine fuses the runs
-that share a minibatch stream: order seed, batch size and width), and tells each trial its final
+that share a minibatch stream and a width: engine.group_key), and tells each trial its final
 test accuracy. Several workers may share one study; see `scheduling.study` for how a grid point
 is trained once.
 """
