@@ -152,3 +152,18 @@ def test_the_variance_components_leave_branched_runs_out():
     plain = {RunSpec(i, 0.0, 3, order_seed=o): float(i + 2 * o) for i in (0, 1) for o in (0, 1)}
     kids = {RunSpec(i, 0.0, 3, order_seed=0, branch=1, branch_seed=9): 100.0 for i in (0, 1)}
     assert acc_components({**plain, **kids}) == acc_components(plain)
+
+
+def test_the_decay_contrast_sees_a_barrier_that_falls_with_k():
+    from underspec.measures.stability import stability_trend_rows
+
+    parents = [(0, 0, 0), (1, 0, 0), (2, 0, 0)]
+    falls = {0: {p: 0.10 + 0.01 * i for i, p in enumerate(parents)}, 5: dict.fromkeys(parents, 0.0)}
+    flat = {0: dict.fromkeys(parents, 0.001), 5: dict.fromkeys(parents, 0.001)}
+    by_cell = {(0.0, 5): CellStability({"error_barrier.identity": falls}, {0: 3, 5: 3}),
+               (0.0, 10): CellStability({"error_barrier.identity": flat}, {0: 3, 5: 3})}
+    rows = {r["contrast"]: r for r in stability_trend_rows(by_cell, parents, draws(parents, 200))}
+    assert rows["barrier_k5_minus_k0_C5"]["estimate"] == pytest.approx(-0.11)
+    assert rows["barrier_k5_minus_k0_C5"]["verdict"] == "agree"
+    assert rows["barrier_k5_minus_k0_C10"]["verdict"] == "tie"
+    assert rows["barrier_k5_minus_k0"]["estimate"] == pytest.approx(-0.055)

@@ -98,7 +98,8 @@ def cell_stability(runs: dict[RunSpec, SeedData], y: np.ndarray, tick=None) -> C
         params = aligned_pair_metrics(runs, "params", pairs=combos)
         per_pair = [pair_values(runs[a], runs[b], y, params[(a, b)]) for a, b in combos]
         for m in METRICS:
-            values[m].setdefault(k, {})[lineage(parent)] = float(np.nanmean([v[m] for v in per_pair]))
+            v = [x[m] for x in per_pair if np.isfinite(x[m])]  # PE is undefined at C = 2
+            values[m].setdefault(k, {})[lineage(parent)] = float(np.mean(v)) if v else float("nan")
         pairs[k] = pairs.get(k, 0) + len(combos)
         if tick:
             tick(len(combos))
@@ -178,17 +179,34 @@ def stability_contrasts(cells, k: int) -> dict[str, Contrast]:
     return out
 
 
+def decay_contrasts(cells, first: int, last: int) -> dict[str, Contrast]:
+    """Does the barrier fall with the branch epoch? The barrier at `last` minus at `first`, over
+    every cell and per C; the pseudo-cells are (cell, k)."""
+    cells = sorted(cells)
+    out = {}
+    for C in [None, *sorted({c[1] for c in cells})]:
+        group = [c for c in cells if C is None or c[1] == C]
+        w = {(c, last): 1 / len(group) for c in group} | {(c, first): -1 / len(group) for c in group}
+        where = "mean over the cells" if C is None else f"C {C}, mean over lambda"
+        out[f"barrier_k{last}_minus_k{first}" + ("" if C is None else f"_C{C}")] = Contrast(
+            f"the error barrier falls from k = {first} to k = {last} ({where})", w, -1)
+    return out
+
+
 def stability_trend_rows(by_cell: dict[Cell, CellStability], parents: list[Lineage], idx: np.ndarray) -> list[dict]:
-    """trends.csv rows: the stability contrasts at every k studied in all cells. The tie margin is
-    twice the pooled floor sqrt(sum w_c^2 sigma^2) with sigma = THRESHOLD / 2 per cell: a contrast
-    that stays within the practical threshold either way is a tie."""
+    """trends.csv rows: the stability contrasts at every k studied in all cells, and the decay from
+    the first k to the last. The tie margin is twice the pooled floor sqrt(sum w_c^2 sigma^2) with
+    sigma = THRESHOLD / 2 per cell: a contrast within the practical threshold either way is a tie."""
     ks = sorted(set.intersection(*(set(cs.ks) for cs in by_cell.values()))) if by_cell else []
+    means = {(cell, k): parent_means(cs.values["error_barrier.identity"][k], parents, idx)
+             for cell, cs in by_cell.items() for k in ks}
+    floor = lambda t: t.floor(dict.fromkeys(t.weights, THRESHOLD / 2))  # noqa: E731
     rows = []
     for k in ks:
-        means = {cell: parent_means(cs.values["error_barrier.identity"][k], parents, idx)
-                 for cell, cs in by_cell.items()}
-        tests = stability_contrasts(by_cell, k)
-        rows += contrast_rows(means, tests, lambda t: t.floor(dict.fromkeys(by_cell, THRESHOLD / 2)), len(parents))
+        at_k = {cell: means[(cell, k)] for cell in by_cell}
+        rows += contrast_rows(at_k, stability_contrasts(by_cell, k), floor, len(parents))
+    if len(ks) > 1:
+        rows += contrast_rows(means, decay_contrasts(by_cell, ks[0], ks[-1]), floor, len(parents))
     return rows
 
 
