@@ -10,7 +10,8 @@ A block sits in README.md between two HTML comments, which markdown does not ren
     (blank line, the block, blank line)
     <!-- end generated: NAME -->
 Each block's text is built by one function below from reports/paper/metrics.csv and trends.csv,
-reports/sources/metrics.csv and reports/width/h<H>-lr*-b*/metrics.csv.
+reports/sources/metrics.csv and reports/width/h<H>-lr*-b*/metrics.csv; the stability blocks by
+docs/readme_stability.py from reports/stability/.
 
 Exempt (typed in the README, not generated), because no analysis output holds them or they are
 settings rather than results:
@@ -40,6 +41,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import mean, median
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling readme_stability, however it is loaded
+from readme_stability import stability_findings, stability_table  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 CLASSES = ("jitter", "order", "init")
@@ -607,6 +611,8 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "barrier-table": barrier_table,
     "barrier-findings": barrier_bullets,
     "stress-findings": stress_findings,
+    "stability-table": stability_table,
+    "stability-findings": stability_findings,
 }
 
 

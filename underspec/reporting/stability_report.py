@@ -53,6 +53,7 @@ def stability_fig(rows, path: Path) -> bool:
         ax.set_xscale("symlog", linthresh=1)
         ks = sorted({x for kv in found[method].values() for x, _ in kv})
         ax.set_xticks(ks, [str(x) for x in ks])
+        ax.set_xlim(-0.3, ks[-1] * 1.15)
         ax.set_xlabel("branch epoch k")
         ax.set_ylabel("test-error barrier between children")
         ax.set_title(f"error barrier, {title}; bands: 95% interval over parents", fontsize=9)
