@@ -25,6 +25,8 @@ BAD: dict[str, list[tuple[str, str]]] = {
         *[("init_seeds", v) for v in LISTS_INT[1:] + ["0,1"]],  # "0,1" alone: order_seeds missing
         *[("order_seeds", v) for v in LISTS_INT[1:] + ["3"]],
         *[("jitters", v) for v in LISTS_INT],
+        *[("branch_epochs", v) for v in LISTS_INT[1:] + ["2"]],  # "2" alone: branch_order_seeds missing
+        *[("branch_order_seeds", v) for v in LISTS_INT[1:] + ["3"]],
         *[("lambdas", v) for v in ["", ",", "0,,1", "-0.1", "nan", "inf", "-inf", "x", "0.1,0.1", "1e-3,0.001",
                                    "0.1;0.2"]],
         *[("classes", v) for v in ["", "1", "0", "11", "-2", "2,2", "two", "2,,3", "2.5", "10,11"]],
