@@ -10,8 +10,8 @@ A block sits in README.md between two HTML comments, which markdown does not ren
     (blank line, the block, blank line)
     <!-- end generated: NAME -->
 Each block's text is built by one function below from reports/paper/metrics.csv and trends.csv,
-reports/sources/metrics.csv and reports/width/h<H>-lr*-b*/metrics.csv; the stability blocks by
-docs/readme_stability.py from reports/stability/.
+and reports/width/h<H>-lr*-b*/metrics.csv; the sources blocks by docs/readme_sources.py from
+reports/sources/, the stability blocks by docs/readme_stability.py from reports/stability/.
 
 Exempt (typed in the README, not generated), because no analysis output holds them or they are
 settings rather than results:
@@ -32,68 +32,23 @@ a re-run that breaks one stops the block (--check fails, naming the claim) until
 from __future__ import annotations
 
 import argparse
-import csv
 import difflib
-import functools
 import re
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from statistics import mean, median
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling readme_stability, however it is loaded
+from readme_common import Metrics, ci, load, premise, read_trends  # noqa: E402, F401  (Metrics: the tests' reader)
+from readme_sources import sources_findings, sources_table  # noqa: E402
 from readme_stability import stability_findings, stability_table  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-CLASSES = ("jitter", "order", "init")
 MARK = "<!-- generated: {name} (python docs/readme_numbers.py --write) -->"
 END = "<!-- end generated: {name} -->"
 BLOCK_RE = re.compile(r"<!-- generated: (?P<name>[a-z0-9-]+) \(python docs/readme_numbers\.py --write\) -->\n"
                       r"(?P<body>.*?)\n<!-- end generated: (?P=name) -->", re.S)
-
-
-@dataclass(frozen=True)
-class Metrics:
-    """One metrics.csv: rows keyed by (lambda, classes, target, metric, mode)."""
-    rows: dict
-
-    @classmethod
-    def load(cls, path: Path) -> Metrics:
-        rows = {}
-        for r in csv.DictReader(path.open()):
-            for k in ("lambda", "mean", "ci_low", "ci_high"):
-                r[k] = float(r[k]) if r[k] not in ("", "nan") else float("nan")
-            r["classes"] = int(r["classes"])
-            rows[(r["lambda"], r["classes"], r["target"], r["metric"], r["mode"])] = r
-        return cls(rows)
-
-    def get(self, lam: float, C: int, target: str, metric: str, mode: str) -> dict | None:
-        return self.rows.get((lam, C, target, metric, mode))
-
-    def cells(self, mode_prefix: str = "") -> list[tuple[float, int]]:
-        return sorted({(k[0], k[1]) for k in self.rows if k[4].startswith(mode_prefix)})
-
-    @functools.cached_property
-    def by_kind(self) -> dict[tuple[str, str, str], list[tuple[float, int, dict]]]:
-        """(target, metric, mode) -> [(lambda, C, row)] in cell order: the rows sorted once."""
-        out: dict = {}
-        for (lam, C, t, m, mo), r in sorted(self.rows.items()):
-            out.setdefault((t, m, mo), []).append((lam, C, r))
-        return out
-
-    def means(self, target: str, metric: str, mode: str, where=lambda lam, C: True) -> list[float]:
-        """Means of the rows of (target, metric, mode) over the cells where where(lam, C) holds."""
-        return [r["mean"] for lam, C, r in self.by_kind.get((target, metric, mode), [])
-                if where(lam, C) and r["mean"] == r["mean"]]
-
-
-def ci(r, f=lambda v: v, d: int = 3) -> str:
-    """'mean [low, high]' of one row after f, d decimals; 'n/a' for a missing or nan row."""
-    if r is None or r["mean"] != r["mean"]:
-        return "n/a"
-    lo, hi = sorted((f(r["ci_low"]), f(r["ci_high"])))
-    return f"{f(r['mean']):.{d}f} [{lo:.{d}f}, {hi:.{d}f}]"
 
 
 def lam_str(lam: float) -> str:
@@ -102,24 +57,13 @@ def lam_str(lam: float) -> str:
 
 # ---- the blocks -------------------------------------------------------------------------------
 
-@functools.cache
-def load(path: Path) -> Metrics:
-    """One metrics.csv, read once per process (every block reads the same few files)."""
-    return Metrics.load(path)
-
-
 def paper(rep: Path) -> Metrics:
     return load(rep / "paper" / "metrics.csv")
 
 
-@functools.cache
 def trends(rep: Path) -> dict[str, dict]:
-    """trends.csv's rows by contrast, estimate and interval as floats."""
-    rows = {r["contrast"]: r for r in csv.DictReader((rep / "paper" / "trends.csv").open())}
-    for r in rows.values():
-        for k in ("estimate", "ci_low", "ci_high"):
-            r[k] = float(r[k])
-    return rows
+    """The paper grid's trends.csv by contrast."""
+    return read_trends(rep / "paper" / "trends.csv")
 
 
 def over_lams(m: Metrics, target: str, metric: str, mode: str, C: int) -> float:
@@ -136,13 +80,6 @@ def tr(t: dict, name: str, d: int = 3) -> str:
     """'+estimate, [+low, +high]' of one trend contrast."""
     r = t[name]
     return f"{r['estimate']:+.{d}f}, [{r['ci_low']:+.{d}f}, {r['ci_high']:+.{d}f}]"
-
-
-def premise(holds: bool, what: str) -> None:
-    """A claim the prose around the numbers makes: false after a re-run, the block is not printed
-    (--check fails naming it) until the prose is reread and rewritten."""
-    if not holds:
-        raise ValueError(f"the README's prose assumes {what}, which the reports no longer show: reread it")
 
 
 UNRESOLVED = ("cannot tell at 7 seeds", "tie")
@@ -452,24 +389,6 @@ def barrier_bullets(rep: Path) -> str:
         f"bootstrap): {verdict_of(t, 'pe_vs_loss_barrier')}.")
 
 
-def sources_table(rep: Path) -> str:
-    """Each class's mean as a share of the init+order mean, per cell, for three measures."""
-    rows = load(rep / "sources" / "metrics.csv")
-    out = ["| lambda | C | what | " + " | ".join(f"{c} / init+order" for c in CLASSES) + " | init+order |",
-           "|---|---|---|" + "---|" * (len(CLASSES) + 1)]
-    for lam, C in rows.cells("pairs_"):
-        for target, metric, label, f in (("function", "disagreement", "disagreement", lambda v: v),
-                                         ("function", "cka", "1 - CKA", lambda v: 1 - v),
-                                         ("params", "pe", "1 - PE", lambda v: 1 - v)):
-            base = rows.get(lam, C, target, metric, "pairs_init+order")
-            if base is None or base["mean"] != base["mean"] or f(base["mean"]) == 0:
-                continue
-            shares = [rows.get(lam, C, target, metric, f"pairs_{c}") for c in CLASSES]
-            cols = [f"{f(s['mean']) / f(base['mean']):.2f}" if s else "n/a" for s in shares]
-            out.append(f"| {lam!r} | {C} | {label} | " + " | ".join(cols) + f" | {ci(base, f)} |")
-    return "\n".join(out)
-
-
 def width_panels(rep: Path) -> list[tuple[int, Metrics]]:
     """(H, metrics) of each width's report, narrowest first."""
     paths = rep.glob("width/h*-lr*-b*/metrics.csv")
@@ -606,6 +525,7 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "rotation-null": rotation_paragraph,
     "beyond-paper": beyond_paragraph,
     "sources-table": sources_table,
+    "sources-findings": sources_findings,
     "width-table": width_table,
     "width-findings": width_bullets,
     "barrier-table": barrier_table,

@@ -4,38 +4,13 @@ docs/readme_numbers.py registers the block; the same rules hold (nothing typed i
 prose is a `premise` checked on the numbers)."""
 from __future__ import annotations
 
-import csv
 import math
 import re
 from pathlib import Path
 
+from readme_common import ci, load, premise, read_trends
+
 THRESHOLD = 0.02  # Frankle et al. 2020's error-barrier threshold (a definition, not a result)
-
-
-def _rows(path: Path) -> dict[tuple, dict]:
-    out = {}
-    for r in csv.DictReader(path.open()):
-        for k in ("mean", "ci_low", "ci_high"):
-            r[k] = float(r[k])
-        out[(float(r["lambda"]), int(r["classes"]), r["target"], r["metric"], r["mode"])] = r
-    return out
-
-
-def _trends(path: Path) -> dict[str, dict]:
-    rows = {r["contrast"]: r for r in csv.DictReader(path.open())}
-    for r in rows.values():
-        for k in ("estimate", "ci_low", "ci_high", "tie_margin"):
-            r[k] = float(r[k])
-    return rows
-
-
-def _ci(r: dict, d: int = 3) -> str:
-    return f"{r['mean']:.{d}f} [{r['ci_low']:.{d}f}, {r['ci_high']:.{d}f}]"
-
-
-def _premise(holds: bool, what: str) -> None:
-    if not holds:
-        raise ValueError(f"the README's prose assumes {what}, which the reports no longer show: reread it")
 
 
 def _ks(m: dict) -> list[int]:
@@ -58,15 +33,15 @@ def _epoch(m, cell) -> str:
 def stability_table(rep: Path) -> str:
     """Per cell: the stability epoch, the error barrier without alignment at the first, second and
     last branch epoch, and the prediction disagreement at the first and last."""
-    m = _rows(rep / "stability" / "metrics.csv")
+    m = load(rep / "stability" / "metrics.csv").rows
     ks = _ks(m)
     shown = [ks[0], ks[1], ks[-1]]
     out = ["| lambda | C | stability epoch | " + " | ".join(f"error barrier, k = {k}" for k in shown)
            + f" | disagreement, k = {ks[0]} | disagreement, k = {ks[-1]} |",
            "|---|---|---|" + "---|" * (len(shown) + 2)]
     for cell in _cells(m):
-        bars = [_ci(_get(m, cell, "error_barrier.identity", k), 4) for k in shown]
-        dis = [_ci(_get(m, cell, "disagreement", k), 4) for k in (ks[0], ks[-1])]
+        bars = [ci(_get(m, cell, "error_barrier.identity", k), d=4) for k in shown]
+        dis = [ci(_get(m, cell, "disagreement", k), d=4) for k in (ks[0], ks[-1])]
         out.append(f"| {cell[0]!r} | {cell[1]} | {_epoch(m, cell)} | " + " | ".join(bars + dis) + " |")
     return "\n".join(out)
 
@@ -79,10 +54,10 @@ def _stable_line(m, cells) -> str:
     k0 = {c: _get(m, c, "error_barrier.identity", 0) for c in cells}
     stable = [c for c in cells if _epoch(m, c) == "0"]
     worst = max(cells, key=lambda c: k0[c]["ci_high"])
-    _premise(len(stable) == len(cells), "that every cell is stable from k = 0 on")
+    premise(len(stable) == len(cells), "that every cell is stable from k = 0 on")
     return (f"- When do the children become linearly connected? From the start: the stability epoch is 0 in "
             f"{len(stable)} of {len(cells)} cells, every error barrier's upper 95% bound within {THRESHOLD} at "
-            f"every k (the largest, at k = 0: lambda {worst[0]!r}, C {worst[1]}, {_ci(k0[worst], 4)}). As Frankle "
+            f"every k (the largest, at k = 0: lambda {worst[0]!r}, C {worst[1]}, {ci(k0[worst], d=4)}). As Frankle "
             "et al. found for LeNet-300-100 on MNIST, the network is stable to SGD noise at initialisation, so "
             "what remains is how the barrier decays with k.")
 
@@ -90,7 +65,7 @@ def _stable_line(m, cells) -> str:
 def _decay_line(t: dict, ks) -> str:
     name = f"barrier_k{ks[-1]}_minus_k0"
     per_c = [n for n in t if n.startswith(name + "_C")]
-    _premise(all(t[n]["verdict"] == "tie" for n in [name, *per_c]) and t[name + "_C5"]["ci_high"] >= 0,
+    premise(all(t[n]["verdict"] == "tie" for n in [name, *per_c]) and t[name + "_C5"]["ci_high"] >= 0,
              "that the decay is a tie everywhere and holds 0 at C = 5")
     return (f"- Does the barrier fall with k? Barely: k = {ks[-1]} minus k = 0, mean over the cells, {_tr(t[name])} "
             f"(the tie margin {t[name]['tie_margin']:.4f}); per C: "
@@ -105,7 +80,7 @@ def _alignment_line(m, cells, ks) -> str:
              for c, k in pairs]
     pe = {lam: [_get(m, c, "pe", k)["mean"] for c in cells for k in ks if c[1] > 2 and c[0] == lam]
           for lam in sorted({c[0] for c in cells})}
-    _premise(max(diffs) < 0.001, "that weight matching leaves the barrier in place")
+    premise(max(diffs) < 0.001, "that weight matching leaves the barrier in place")
     span = lambda v: f"{min(v):.2f}" if f"{min(v):.2f}" == f"{max(v):.2f}" else f"{min(v):.2f} to {max(v):.2f}"  # noqa: E731
     return (f"- Do the children permute their units? No: weight matching leaves the error barrier where it was "
             f"(equal in {sum(d == 0 for d in diffs)} of {len(diffs)} (cell, k), at most {max(diffs):.1e} apart). "
@@ -118,9 +93,9 @@ def _disagreement_line(m, cells, ks) -> str:
     last = {c: _get(m, c, "disagreement", ks[-1]) for c in cells}
     fell = [c for c in cells if last[c]["ci_high"] < first[c]["ci_low"]]
     hi = max(cells, key=lambda c: last[c]["mean"])
-    _premise(last[hi]["ci_low"] > 0.01 and hi not in fell, "that the largest disagreement persists")
+    premise(last[hi]["ci_low"] > 0.01 and hi not in fell, "that the largest disagreement persists")
     return (f"- One basin, not one function: children branched as late as k = {ks[-1]} still disagree on test images, "
-            f"most at lambda {hi[0]!r}, C {hi[1]}: {_ci(first[hi], 4)} at k = {ks[0]}, {_ci(last[hi], 4)} at "
+            f"most at lambda {hi[0]!r}, C {hi[1]}: {ci(first[hi], d=4)} at k = {ks[0]}, {ci(last[hi], d=4)} at "
             f"k = {ks[-1]}. The disagreement falls from k = {ks[0]} to {ks[-1]} (intervals apart) in {len(fell)} of "
             f"{len(cells)} cells (" + ", ".join(f"lambda {c[0]!r} C {c[1]}" for c in fell) + "); elsewhere it "
             "cannot be told from flat: the order after the branch moves the predictions, not the basin.")
@@ -138,10 +113,10 @@ def _trend_line(t: dict, ks) -> str:
 
 def _sources_line(m: dict, rep: Path) -> str:
     """The k = 0 children against the sources study's order-only pairs in the cells both have."""
-    src = _rows(rep / "sources" / "metrics.csv")
+    src = load(rep / "sources" / "metrics.csv").rows
     both = [c for c in _cells(m) if (*c, "function", "disagreement", "pairs_order") in src]
-    parts = [f"lambda {c[0]!r}, C {c[1]}: {_ci(_get(m, c, 'disagreement', 0), 4)} here, "
-             f"{_ci(src[(*c, 'function', 'disagreement', 'pairs_order')], 4)} there" for c in both]
+    parts = [f"lambda {c[0]!r}, C {c[1]}: {ci(_get(m, c, 'disagreement', 0), d=4)} here, "
+             f"{ci(src[(*c, 'function', 'disagreement', 'pairs_order')], d=4)} there" for c in both]
     apart = [c for c in both if _get(m, c, "disagreement", 0)["ci_low"] > src[(*c, "function", "disagreement",
              "pairs_order")]["ci_high"] or _get(m, c, "disagreement", 0)["ci_high"] < src[(*c, "function",
              "disagreement", "pairs_order")]["ci_low"]]
@@ -151,7 +126,7 @@ def _sources_line(m: dict, rep: Path) -> str:
 
 
 def stability_findings(rep: Path) -> str:
-    m, t = _rows(rep / "stability" / "metrics.csv"), _trends(rep / "stability" / "trends.csv")
+    m, t = load(rep / "stability" / "metrics.csv").rows, read_trends(rep / "stability" / "trends.csv")
     cells, ks = _cells(m), _ks(m)
     return "\n".join([_stable_line(m, cells), _decay_line(t, ks), _alignment_line(m, cells, ks),
                       _disagreement_line(m, cells, ks), _trend_line(t, ks), _sources_line(m, rep)])

@@ -4,7 +4,14 @@ import itertools
 import numpy as np
 import pytest
 
-from underspec.measures.sources import acc_components, pair_kind, pairs_by_kind, seed_bootstrap
+from underspec.measures.sources import (
+    acc_components,
+    pair_kind,
+    pairs_by_kind,
+    seed_bootstrap,
+    seed_weights,
+    share_bootstrap,
+)
 from underspec.spec.settings import RunSpec
 
 
@@ -55,6 +62,52 @@ def test_the_two_seed_bootstrap_against_an_explicit_loop():
     assert lo <= mean <= hi
 
 
+def kinds_of(runs, rng):
+    """{kind: {pair: value}} with random values, for every kind of pair among `runs`."""
+    return {k: {p: float(rng.random()) for p in ps} for k, ps in pairs_by_kind(runs).items() if ps}
+
+
+def mean_of(d):
+    return float(np.mean(list(d.values())))
+
+
+def draw_mean(d, w, b):
+    """The weighted mean of pair values in draw b, nan when the draw holds none of the pairs."""
+    weights = [w[a][b] * w[c][b] for a, c in d]
+    return sum(x * v for x, v in zip(weights, d.values(), strict=True)) / sum(weights) if sum(weights) else float("nan")
+
+
+def test_a_share_resamples_its_numerator_and_denominator_jointly():
+    """The share's interval is the ratio's, draw by draw: the numerator and denominator seen through
+    the same seeds (an explicit loop over draws), not the denominator's interval alone."""
+    rng = np.random.default_rng(2)
+    runs = [R(i, o) for i in range(4) for o in range(4)]
+    vals, n_boot = kinds_of(runs, rng), 400
+    w = seed_weights(runs, n_boot, 0)
+    share, std, lo, hi, n = share_bootstrap(vals["order"], vals["init+order"], lambda v: 1 - v, w)
+    assert share == pytest.approx((1 - mean_of(vals["order"])) / (1 - mean_of(vals["init+order"])))
+    assert n == len(vals["order"])
+    ratios = []
+    for b in range(n_boot):
+        num, den = draw_mean(vals["order"], w, b), draw_mean(vals["init+order"], w, b)
+        if num == num and den == den:
+            ratios.append((1 - num) / (1 - den))
+    assert (lo, hi) == pytest.approx(tuple(np.percentile(ratios, [2.5, 97.5])))
+    assert lo < share < hi and np.isnan(std)
+
+
+def test_a_share_scales_with_its_numerator_and_of_a_kind_by_itself_is_one():
+    rng = np.random.default_rng(3)
+    runs = [R(i, o) for i in range(3) for o in range(3)]
+    vals = kinds_of(runs, rng)
+    w = seed_weights(runs, 200, 0)
+    one = share_bootstrap(vals["init"], vals["init+order"], lambda v: v, w)
+    two = share_bootstrap({p: 2 * v for p, v in vals["init"].items()}, vals["init+order"], lambda v: v, w)
+    assert two[:4:2] == pytest.approx(tuple(2 * x for x in one[:4:2])) and two[3] == pytest.approx(2 * one[3])
+    assert share_bootstrap(vals["init"], vals["init"], lambda v: v, w)[:4:2] == pytest.approx((1, 1))
+    assert np.isnan(share_bootstrap(vals["init"], {p: 0.0 for p in vals["init"]}, lambda v: v, w)[0])  # a share of 0
+
+
 def test_variance_components_recover_planted_effects():
     rng = np.random.default_rng(0)
     init_fx, order_fx = rng.normal(0, 0.02, 30), rng.normal(0, 0.005, 30)
@@ -89,6 +142,10 @@ def test_a_sweep_over_seeds_axes_and_panels_is_analyzed_end_to_end(tracking, tin
         # 2 x 2 seeds x 2 jitters: 4 jitter pairs, 2 order, 2 init, 2 init+order (jitter 0)
         assert got[("apc1", "pairs_jitter")] == 4 and got[("apc1", "pairs_order")] == 2
         assert got[("apc1", "pairs_init")] == 2 and got[("apc1", "pairs_init+order")] == 2
+        shares = {(r["metric"], r["mode"]): r for r in rows if r["metric"].startswith("share.")}
+        assert {m for m, _ in shares} == {"share.disagreement", "share.1-cka", "share.1-pe"}
+        assert {k for _, k in shares} == {"pairs_jitter", "pairs_order", "pairs_init"}
+        assert {r["interval"] for r in shares.values()} == {"bootstrap_95"}
         assert (out / panel / "figures" / "sources.png").is_file()
         assert "Where does the spread come from?" in (out / panel / "report.md").read_text()
     panel_rows = read_rows(out / "panels.csv")

@@ -8,6 +8,7 @@ Pure: takes arrays already loaded (SeedData keyed by RunSpec), returns metrics.c
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 import numpy as np
 
@@ -45,25 +46,58 @@ def pairs_by_kind(runs) -> dict[str, list[tuple[RunSpec, RunSpec]]]:
     return out
 
 
-def seed_bootstrap(values: dict[tuple[RunSpec, RunSpec], float], n_boot: int = 1000, rng_seed: int = 0):
-    """(mean, std, ci_low, ci_high, n_pairs) of a pair metric over one kind of pairs. The bootstrap draws
-    init seeds and order seeds independently, with replacement; a run weighs (times its init
-    seed was drawn) x (times its order seed was drawn), a pair the product of its runs' weights."""
-    items = [(k, v) for k, v in values.items() if np.isfinite(v)]
-    if not items:
-        return (float("nan"),) * 4 + (0,)
-    v = np.array([x for _, x in items])
-    runs = sorted({r for (a, b), _ in items for r in (a, b)})
+def seed_weights(runs, n_boot: int, rng_seed: int) -> dict[RunSpec, np.ndarray]:
+    """Each run's weight in each of n_boot draws, {run: (n_boot,)}: init seeds and order seeds are
+    drawn independently, with replacement; a run weighs (times its init seed was drawn) x (times
+    its order seed was drawn)."""
+    runs = sorted(runs)
     inits, orders = sorted({r.seed for r in runs}), sorted({r.order_seed for r in runs})
     rng = np.random.default_rng(rng_seed)
     ci = rng.multinomial(len(inits), [1 / len(inits)] * len(inits), size=n_boot)  # (n_boot, I)
     co = rng.multinomial(len(orders), [1 / len(orders)] * len(orders), size=n_boot)  # (n_boot, O)
-    w = {r: ci[:, inits.index(r.seed)] * co[:, orders.index(r.order_seed)] for r in runs}  # (n_boot,) each
-    W = np.stack([w[a] * w[b] for (a, b), _ in items], 1).astype(float)  # (n_boot, pairs)
+    return {r: ci[:, inits.index(r.seed)] * co[:, orders.index(r.order_seed)] for r in runs}
+
+
+def weighted_means(values: dict[tuple[RunSpec, RunSpec], float], w: dict[RunSpec, np.ndarray]) -> np.ndarray:
+    """The pair metric's mean in each draw, (n_boot,), nan where a draw holds none of its pairs;
+    a pair weighs the product of its runs' weights."""
+    v = np.array(list(values.values()), dtype=float)  # (pairs,)
+    W = np.stack([w[a] * w[b] for a, b in values], 1).astype(float)  # (n_boot, pairs)
     tot = W.sum(1)
-    boots = (W @ v)[tot > 0] / tot[tot > 0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(tot > 0, (W @ v) / np.where(tot > 0, tot, 1), np.nan)
+
+
+def finite(values: dict) -> dict:
+    return {k: v for k, v in values.items() if np.isfinite(v)}
+
+
+def seed_bootstrap(values: dict[tuple[RunSpec, RunSpec], float], n_boot: int = 1000, rng_seed: int = 0):
+    """(mean, std, ci_low, ci_high, n_pairs) of a pair metric over one kind of pairs, seeds drawn
+    by `seed_weights` over the runs of these pairs."""
+    values = finite(values)
+    if not values:
+        return (float("nan"),) * 4 + (0,)
+    v = np.array(list(values.values()))
+    boots = weighted_means(values, seed_weights({r for p in values for r in p}, n_boot, rng_seed))
+    boots = boots[np.isfinite(boots)]
     lo, hi = np.percentile(boots, [2.5, 97.5]) if len(boots) else (np.nan, np.nan)
     return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else float("nan"), float(lo), float(hi), len(v)
+
+
+def share_bootstrap(num: dict, den: dict, f: Callable[[np.ndarray], np.ndarray], w: dict[RunSpec, np.ndarray]):
+    """(share, nan, ci_low, ci_high, n_pairs) of one kind of pairs against another: f(mean of
+    `num`) / f(mean of `den`), its interval from the ratio in each draw of the same seed weights
+    `w` (the numerator and denominator resampled jointly, not the denominator alone)."""
+    num, den = finite(num), finite(den)
+    if not num or not den or f(np.mean(list(den.values()))) == 0:
+        return (float("nan"),) * 4 + (0,)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        boots = f(weighted_means(num, w)) / f(weighted_means(den, w))
+    boots = boots[np.isfinite(boots)]
+    lo, hi = np.percentile(boots, [2.5, 97.5]) if len(boots) else (np.nan, np.nan)
+    share = f(np.mean(list(num.values()))) / f(np.mean(list(den.values())))
+    return float(share), float("nan"), float(lo), float(hi), len(num)
 
 
 def pair_metrics(a: SeedData, b: SeedData, params: dict) -> dict[str, float]:
@@ -113,25 +147,51 @@ def distance_over_epochs(seeds: dict[RunSpec, SeedData], pairs: list[tuple[RunSp
     return np.mean(d, 0) if d else np.array([])
 
 
+# A share: (target, metric, its name in `share.<name>`, the measure the share is of).
+SHARES = (("function", "disagreement", "disagreement", lambda v: v),
+          ("function", "cka", "1-cka", lambda v: 1 - v),
+          ("params", "pe", "1-pe", lambda v: 1 - v))
+
+
+def kind_values(runs: dict[RunSpec, SeedData], by_kind: dict[str, list]) -> dict[str, dict[str, dict]]:
+    """{kind: {metric: {pair: value}}} of a cell's kinds of pairs (kinds without pairs left out)."""
+    out = {}
+    for kind, pairs in by_kind.items():
+        if pairs:
+            params = aligned_pair_metrics(runs, "params", pairs=pairs)
+            vals = {p: pair_metrics(runs[p[0]], runs[p[1]], params[p]) for p in pairs}
+            out[kind] = {m: {p: v[m] for p, v in vals.items() if m in v} for m in ("pe", "apc1", "cka", "disagreement")}
+    return out
+
+
+def share_rows(lam: float, C: int, values: dict[str, dict[str, dict]], w: dict[RunSpec, np.ndarray]) -> list[dict]:
+    """Each kind's share of the init+order pairs' measure (metric `share.<name>`, mode
+    `pairs_<kind>`), with the ratio's own interval (`share_bootstrap`)."""
+    den, rows = values.get("init+order"), []
+    for kind in PAIR_KINDS[:-1]:
+        for target, metric, name, f in SHARES:
+            if den and den.get(metric) and values.get(kind, {}).get(metric):
+                stats = share_bootstrap(values[kind][metric], den[metric], f, w)
+                rows.append(metric_row(RowKey(lam, C, target, f"share.{name}", f"pairs_{kind}"), stats))
+    return rows
+
+
 def source_rows(lam: float, C: int, runs: dict[RunSpec, SeedData], n_boot: int) -> tuple[list[dict], list[dict]]:
     """metrics.csv rows of one cell's decomposition (mode `pairs_<kind>`; target params for PE
-    and APC-1, function for CKA and disagreement; test-accuracy variance components, mode
-    `sources_<component>`) and its distance-over-epochs rows (metric `w1_distance.<kind>`, one
-    per kind and epoch)."""
-    rows, erows = [], []
-    for kind, pairs in pairs_by_kind(runs).items():
-        if not pairs:
-            continue
-        params = aligned_pair_metrics(runs, "params", pairs=pairs)
-        vals = {p: pair_metrics(runs[p[0]], runs[p[1]], params[p]) for p in pairs}
-        for metric in ("pe", "apc1", "cka", "disagreement"):
-            one = {p: v[metric] for p, v in vals.items() if metric in v}
+    and APC-1, function for CKA and disagreement; each kind's share of init+order, `share.<name>`;
+    test-accuracy variance components, mode `sources_<component>`) and its distance-over-epochs
+    rows (metric `w1_distance.<kind>`, one per kind and epoch)."""
+    by_kind = pairs_by_kind(runs)
+    rows, erows, values = [], [], kind_values(runs, by_kind)
+    for kind, metrics in values.items():
+        for metric, one in metrics.items():
             if one:
                 target = "params" if metric in PARAM_METRICS else "function"
                 rows.append(metric_row(RowKey(lam, C, target, metric, f"pairs_{kind}"), seed_bootstrap(one, n_boot)))
-        for e, d in enumerate(distance_over_epochs(runs, pairs)):
+        for e, d in enumerate(distance_over_epochs(runs, by_kind[kind])):
             erows.append({"lambda": lam, "classes": C, "target": "params", "epoch": e,
                           "metric": f"w1_distance.{kind}", "mean": float(d)})
+    rows += share_rows(lam, C, values, seed_weights([r for r in runs if not r.branched], n_boot, 0))
     for name, v in acc_components({r: sd.test_acc for r, sd in runs.items()}).items():
         rows.append(metric_row(RowKey(lam, C, "function", "test_acc", f"sources_{name}"),
                                (v, float("nan"), v, v, len(runs))))

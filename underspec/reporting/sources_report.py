@@ -91,12 +91,13 @@ def _fmt(r) -> str:
     return f"{r['mean']:.3g} [{r['ci_low']:.3g}, {r['ci_high']:.3g}]"
 
 
-def _share(got: dict, base: dict, metric: str, one_minus: bool) -> str:
-    """A kind's mean over the init+order mean (of 1 - the metric for a similarity)."""
-    f = (lambda v: 1 - v) if one_minus else (lambda v: v)  # noqa: E731
-    if not got[metric] or not base[metric] or not f(base[metric]["mean"]):
-        return "n/a"
-    return f"{f(got[metric]['mean']) / f(base[metric]['mean']):.2f}"
+def _share(index: RowIndex, cell: tuple, target: str, name: str, kind: str) -> str:
+    """A kind's share of the init+order value (row `share.<name>`) with the ratio's own interval."""
+    if kind == "init+order":
+        return "1"
+    r = _get(index, cell, target, f"share.{name}", kind)
+    return "n/a" if r is None or not np.isfinite(r["mean"]) else \
+        f"{r['mean']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]"
 
 
 def sources_md(rows) -> str:
@@ -111,20 +112,21 @@ def sources_md(rows) -> str:
            "initial weights, nothing else), `order` (the minibatch order alone), `init` (the initial "
            "weights alone), `init+order` (both seeds). Means with 95% intervals from a bootstrap that "
            "resamples init seeds and order seeds independently. `share` is the class's mean over the "
-           "init+order mean (of the disagreement, of 1 - CKA). `figures/sources.png` draws them with "
-           "the distance over epochs.", ""]
+           "init+order mean (of the disagreement, of 1 - CKA), its 95% interval the ratio's own (numerator "
+           "and denominator resampled together). `figures/sources.png` draws them with the distance over "
+           "epochs.", ""]
     for cell in cells:
         out += [f"### lambda={cell[0]!r}, C={cell[1]}", "",
                 "| class | disagreement | share | CKA | 1-CKA share | PE | APC-1 | n pairs |",
                 "|---|---|---|---|---|---|---|---|"]
-        base = {m: _get(index, cell, t, m, "init+order") for t, m, _ in SHOWN}
         for kind in PAIR_KINDS:
             got = {m: _get(index, cell, t, m, kind) for t, m, _ in SHOWN}
             if not any(got.values()):
                 continue
             n = next((r["n_pairs"] for r in got.values() if r), 0)
-            out.append(f"| {kind} | {_fmt(got['disagreement'])} | {_share(got, base, 'disagreement', False)} | "
-                       f"{_fmt(got['cka'])} | {_share(got, base, 'cka', True)} | {_fmt(got['pe'])} | "
+            dis, cka = (_share(index, cell, "function", name, kind) for name in ("disagreement", "1-cka"))
+            out.append(f"| {kind} | {_fmt(got['disagreement'])} | {dis} | "
+                       f"{_fmt(got['cka'])} | {cka} | {_fmt(got['pe'])} | "
                        f"{_fmt(got['apc1'])} | {n} |")
         comps = {r["mode"].removeprefix("sources_"): r["mean"] for r in rows
                  if (r["lambda"], r["classes"]) == cell and r["mode"].startswith("sources_")}
