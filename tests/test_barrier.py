@@ -53,6 +53,18 @@ def test_a_permuted_copy_is_recovered_by_every_matching_and_has_no_barrier(seed)
     assert out["loss_barrier.identity"] > 0 and out["matching_agreement"] == 1.0
 
 
+def test_a_subset_of_methods_gives_those_methods_values_bitwise_without_training_activations():
+    rng = np.random.default_rng(4)
+    a, b = network(rng), network(rng)
+    X, Xt = rng.random((300, 30)), rng.random((200, 30))
+    za, zb = zs(a, X, Xt), zs(b, X, Xt)
+    y = rng.integers(0, a["W2"].shape[0], len(X))  # labels of the "test" images X
+    full, _ = pair_barriers(Endpoint(a, za["test"], za["train"]), Endpoint(b, zb["test"], zb["train"]), y)
+    some, _ = pair_barriers(Endpoint(a, za["test"]), Endpoint(b, zb["test"]), y, methods=("identity", "weight"))
+    assert some == {k: full[k] for k in some} and set(some) == {
+        f"{w}_barrier.{m}" for w in ("loss", "error") for m in ("identity", "weight")}
+
+
 def slow_path(a, b, perm, X, y, alphas):
     """Every alpha: the full interpolated weights, then the forward pass unit by unit."""
     losses = []

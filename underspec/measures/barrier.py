@@ -110,20 +110,31 @@ def barrier(curve: np.ndarray, alphas=ALPHAS) -> float:
     return float(np.max(curve - ((1 - alphas) * curve[0] + alphas * curve[-1])))
 
 
-def pair_barriers(a: Endpoint, b: Endpoint, y: np.ndarray, alphas=ALPHAS) -> tuple[dict, dict]:
-    """Barriers of every method for one pair, and the curves {method: (loss, err)}. a, b: each
-    run's network and pre-activations on the test images and the N_MATCH training images."""
-    perms = {"identity": np.arange(len(a.net["b1"])), "paper": paper_matching(a.net, b.net),
-             "weight": weight_matching(a.net, b.net),
-             "activation": activation_matching(np.maximum(a.train, 0), np.maximum(b.train, 0))}
-    perms["weight+repair"] = perms["weight"]
+def matchings(a: Endpoint, b: Endpoint, methods) -> dict[str, np.ndarray]:
+    """The permutation of b's units each method puts onto a's (weight+repair: weight matching's)."""
+    make = {"identity": lambda: np.arange(len(a.net["b1"])), "paper": lambda: paper_matching(a.net, b.net),
+            "weight": lambda: weight_matching(a.net, b.net),
+            "activation": lambda: activation_matching(np.maximum(a.train, 0), np.maximum(b.train, 0))}
+    perms = {m: make[m]() for m in make if m in methods or (m == "weight" and "weight+repair" in methods)}
+    if "weight+repair" in methods:
+        perms["weight+repair"] = perms["weight"]
+    return perms
+
+
+def pair_barriers(a: Endpoint, b: Endpoint, y: np.ndarray, alphas=ALPHAS, methods=METHODS) -> tuple[dict, dict]:
+    """Barriers of the given methods (all by default) for one pair, and the curves {method: (loss,
+    err)}. a, b: each run's network and pre-activations on the test images and the N_MATCH
+    training images (needed by `activation` and `weight+repair` only). With both `weight` and
+    `paper`: how often the two matchings agree."""
+    perms = matchings(a, b, methods)
     out, curves = {}, {}
-    for m in METHODS:
+    for m in methods:
         p = perms[m]
         repaired = m == "weight+repair"
         moved = Endpoint(permute(b.net, p), b.test[:, p], b.train[:, p] if repaired else None)
         curves[m] = path(Endpoint(a.net, a.test, a.train if repaired else None), moved, y, alphas)
         out[f"loss_barrier.{m}"] = barrier(curves[m][0], alphas)
         out[f"error_barrier.{m}"] = barrier(curves[m][1], alphas)
-    out["matching_agreement"] = float(np.mean(perms["weight"] == perms["paper"]))
+    if "weight" in perms and "paper" in perms:
+        out["matching_agreement"] = float(np.mean(perms["weight"] == perms["paper"]))
     return out, curves

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from underspec.measures.barrier import Endpoint, barrier, path, permute, weight_matching
+from underspec.measures.barrier import Endpoint, pair_barriers
 from underspec.measures.cells import aligned_pair_metrics, net_of
 from underspec.measures.metrics import disagreement, linear_cka
 from underspec.measures.results import RowKey, Stats, metric_row
@@ -64,11 +64,8 @@ def pair_values(a: SeedData, b: SeedData, y: np.ndarray, params: dict) -> dict[s
     """One child pair's comparisons: loss and error barriers on the test set without alignment
     (`identity`: the children share their first k epochs) and after weight matching (`weight`),
     prediction disagreement, CKA, and PE (from `params`, cells.aligned_pair_metrics' values)."""
-    ea, eb = (Endpoint(net_of(s), s.extra["z"]["test"]) for s in (a, b))
-    out = {}
-    for method, perm in (("identity", np.arange(len(ea.net["b1"]))), ("weight", weight_matching(ea.net, eb.net))):
-        loss, err = path(ea, Endpoint(permute(eb.net, perm), eb.test[:, perm]), y)
-        out[f"loss_barrier.{method}"], out[f"error_barrier.{method}"] = barrier(loss), barrier(err)
+    ends = (Endpoint(net_of(s), s.extra["z"]["test"]) for s in (a, b))
+    out, _ = pair_barriers(*ends, y, methods=("identity", "weight"))
     out["disagreement"] = disagreement(a.pred, b.pred)
     out["cka"] = linear_cka(a.h, b.h) if a.h is not None and b.h is not None else float("nan")
     out["pe"] = params["pe"]
