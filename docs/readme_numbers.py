@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import itertools
 import re
 import sys
 from collections.abc import Callable
@@ -312,24 +313,30 @@ def width_bullets(rep: Path) -> str:
     n_lo, n_hi = (ci(g[(0.0, H)]("pe"), lambda v, h=H: (v - 1 / h) / (1 - 1 / h), 2) for H in (Hs[0], Hs[-1]))
     d_lo, d_hi = (ci(g[(0.0, H)]("pe", "minus_rotation"), d=2) for H in Hs[-2:])
     dis = {k: g[k]("disagreement", "all_pairs", "function")["mean"] for k in g}
-    bar = {H: g[(0.0, H)]("loss_barrier.weight", "all_pairs", "barrier")["mean"] for H in (Hs[0], Hs[-1])}
     premise(all(g[(lam, H)]("pe", "minus_rotation")["ci_low"] <= 0 for lam in (0.0, 0.001) for H in Hs[:2])
             and all(g[(0.0, H)]("pe", "minus_rotation")["ci_low"] > 0 for H in Hs[-2:]),
             "that only the two widest widths exceed the rotation null")
     norm_overlap = overlapping(g, Hs, "pe", "all_pairs", "params", lambda v, h: (v - 1 / h) / (1 - 1 / h))
+    excess = [g[(0.0, H)]("pe", "minus_rotation") for H in (Hs[0], Hs[-1])]
+    premise(excess[0]["ci_high"] >= excess[1]["ci_low"], "that PE's excess over the rotation null does not fall")
+    bars = {H: g[(0.0, H)]("loss_barrier.weight", "all_pairs", "barrier")["mean"] for H in Hs}
+    fall_from = next(H for H in Hs if all(bars[a] > bars[b] for a, b in itertools.pairwise(Hs) if a >= H))
     return (
         f"- Raw PE falls with width ({g[(0.0, Hs[0])]('pe')['mean']:.2f} to {g[(0.0, Hs[-1])]('pe')['mean']:.2f} at "
         "lambda 0), and so do its chance 1/H and the rotation\n  null; the normalised PE is lower at the widest "
         "than at "
         f"the narrowest ({n_lo} at H {Hs[0]} to\n  {n_hi} at H {Hs[-1]}), but neighbouring widths overlap: "
-        f"{norm_overlap}.\n"
+        f"{norm_overlap}. Most of that fall is the null's too: PE minus the rotation null, paired by pair, is "
+        f"{ci(excess[0], d=2)} at H {Hs[0]} and {ci(excess[1], d=2)} at H {Hs[-1]} (lambda 0), no sign that the "
+        "excess falls with width.\n"
         "- Above the rotation null: cannot tell at H 8 and 16 (the paired intervals include 0 at both\n  lambdas); "
         "at H 32 and 64 the trained networks' units correspond better than a rotation of the\n  same span "
         f"(PE - null {d_lo} and {d_hi} at lambda 0).\n"
         f"- Wider networks disagree less ({dis[(0.0, Hs[0])]:.3f} to {dis[(0.0, Hs[-1])]:.3f} at lambda 0, "
         f"{dis[(0.001, Hs[0])]:.3f} to {dis[(0.001, Hs[-1])]:.3f} at lambda 0.001; neighbours whose\n  intervals "
-        f"overlap: {overlapping(g, Hs, 'disagreement', 'all_pairs', 'function')}) and sit closer to one basin after "
-        f"weight\n  matching (loss barrier {bar[Hs[0]]:.2f} to {bar[Hs[-1]]:.3f} at lambda 0; neighbours that overlap: "
+        f"overlap: {overlapping(g, Hs, 'disagreement', 'all_pairs', 'function')}) and, from H {fall_from} on, sit "
+        f"closer to one basin after weight\n  matching (loss barrier {bars[fall_from]:.2f} at H {fall_from} to "
+        f"{bars[Hs[-1]]:.3f} at H {Hs[-1]}, lambda 0; {bars[Hs[0]]:.2f} at H {Hs[0]}; neighbours that overlap: "
         f"{overlapping(g, Hs, 'loss_barrier.weight', 'all_pairs', 'barrier')}).")
 
 

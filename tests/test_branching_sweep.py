@@ -64,7 +64,8 @@ def test_a_branched_sweep_names_its_children_and_reports_every_k(branched):
                 assert f"{m}.k{k}" in got, (lam, m, k)
         assert "stability_epoch" in got
     one = [r for r in rows if r["metric"] == "error_barrier.identity.k1" and r["lambda"] == "0.01"][0]
-    assert one["mode"] == "children" and one["interval"] == "bootstrap_95" and one["n_pairs"] == "2"
+    assert one["mode"] == "children" and one["n_pairs"] == "2"
+    assert one["interval"] == "min_max"  # two parents: their range, not a bootstrap interval
     assert (out / "figures" / "stability.png").stat().st_size > 10000
     assert "When is the basin decided?" in (out / "report.md").read_text()
     assert not any(r["mode"].startswith("pairs_") and r["metric"] == "pe" and r["n_pairs"] == "0" for r in rows)
@@ -146,6 +147,23 @@ def test_a_k_a_cell_lacks_does_not_count_as_stable():
     epoch = lambda studied: [r for r in stability_rows(0.0, 3, cs, parents, draws(parents, 50), studied)  # noqa: E731
                              if r["metric"] == "stability_epoch"][0]["mean"]
     assert epoch([0]) == 0 and epoch([0, 5]) == math.inf
+
+
+@pytest.mark.parametrize("n_parents", [3, 4])
+def test_three_parents_give_their_range_labelled_so_four_a_bootstrap(n_parents):
+    """A percentile bootstrap over 3 parents is their range (each parent drawn 3 times: 1/27 >
+    2.5%): the rows say min_max and hold the smallest and largest parent's value exactly."""
+    from underspec.measures.results import with_interval
+
+    parents = [(i, 0, 0) for i in range(n_parents)]
+    values = {m: {0: {p: 0.001 * (i + 1) for i, p in enumerate(parents)}} for m in METRICS}
+    rows = with_interval(stability_rows(0.0, 3, CellStability(values, {0: 3 * n_parents}), parents,
+                                        draws(parents, 1000), [0]))
+    row = [r for r in rows if r["metric"] == "error_barrier.identity.k0"][0]
+    if n_parents == 3:
+        assert row["interval"] == "min_max" and (row["ci_low"], row["ci_high"]) == (0.001, 0.003)
+    else:
+        assert row["interval"] == "bootstrap_95" and 0.001 < row["ci_low"] < row["ci_high"] < 0.004
 
 
 def test_the_variance_components_leave_branched_runs_out():

@@ -50,8 +50,9 @@ def interval_of(mode: str) -> str:
 
 
 def with_interval(rows: list[dict]) -> list[dict]:
-    """The rows with their `interval` column, for writing."""
-    return [{**r, "interval": interval_of(r["mode"])} for r in rows]
+    """The rows with their `interval` column, for writing: a row's own where it set one (the
+    stability rows over at most three parents: min_max), else its mode's."""
+    return [{**r, "interval": r.get("interval") or interval_of(r["mode"])} for r in rows]
 
 
 def metric_row(key: RowKey, stats: Stats) -> dict:

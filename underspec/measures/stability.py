@@ -110,22 +110,28 @@ def parent_means(per_parent: dict[Lineage, float], parents: list[Lineage], idx: 
         return np.nanmean(v, 1) if np.isfinite(v).any() else np.full(len(idx), np.nan)
 
 
+FEW_PARENTS = 3  # at most this many: a percentile bootstrap's 95% bounds are the smallest and largest
+# parent (each parent drawn every time has probability n**-n >= 1/27 > 2.5%), so the range is given
+
+
 def stats_of(per_parent: dict[Lineage, float], parents: list[Lineage], idx: np.ndarray, n: int) -> Stats:
-    """(mean over parents, std over parents, the 2.5th and 97.5th percentiles of the resampled
-    means, n: the child pairs) of one measure at one k."""
+    """(mean over parents, std over parents, the interval, n: the child pairs) of one measure at
+    one k. The interval: the 2.5th and 97.5th percentiles of the resampled means, or with at most
+    FEW_PARENTS parents the smallest and largest parent's mean (what that bootstrap reduces to)."""
     boots = parent_means(per_parent, parents, idx)
     v = np.array([x for x in per_parent.values() if np.isfinite(x)])
     std = float(v.std(ddof=1)) if len(v) > 1 else float("nan")
     rest = boots[1:][np.isfinite(boots[1:])]
     if not np.isfinite(boots[0]) or not len(rest):
         return float(boots[0]), std, float("nan"), float("nan"), n
-    lo, hi = np.percentile(rest, [2.5, 97.5])
+    lo, hi = (v.min(), v.max()) if len(v) <= FEW_PARENTS else np.percentile(rest, [2.5, 97.5])
     return float(boots[0]), std, float(lo), float(hi), n
 
 
 def stability_epoch(upper: dict[int, float], threshold: float = THRESHOLD) -> float:
-    """The smallest k from which on (k and every larger k studied) the error barrier's upper 95%
-    bound is at most `threshold`; inf ("not reached") when the largest k studied does not qualify."""
+    """The smallest k from which on (k and every larger k studied) the error barrier's upper bound
+    (95%, or the largest parent's with few parents) is at most `threshold`; inf ("not reached")
+    when the largest k studied does not qualify."""
     epoch = float("inf")
     for k in sorted(upper, reverse=True):
         if not upper[k] <= threshold:
@@ -137,7 +143,8 @@ def stability_epoch(upper: dict[int, float], threshold: float = THRESHOLD) -> fl
 def stability_rows(lam: float, C: int, cs: CellStability, parents: list[Lineage], idx: np.ndarray,
                    studied: list[int]) -> list[dict]:
     """metrics.csv rows of one cell: target `stability`, metric `<measure>.k<k>` (mode `children`:
-    bootstrap over parents), and `stability_epoch` (mode `stability_rule`: a point value, the rule
+    bootstrap over parents; with at most FEW_PARENTS parents the range over them, `interval`
+    min_max), and `stability_epoch` (mode `stability_rule`: a point value, the rule
     applied to the error barrier without alignment over every k `studied` in the panel, a k this
     cell lacks not qualifying; inf: not reached)."""
     rows, upper = [], dict.fromkeys(studied, float("nan"))
@@ -145,6 +152,8 @@ def stability_rows(lam: float, C: int, cs: CellStability, parents: list[Lineage]
         for k in cs.ks:
             s = stats_of(cs.values[m].get(k, {}), parents, idx, cs.pairs[k])
             rows.append(metric_row(RowKey(lam, C, TARGET, f"{m}.k{k}", MODE), s))
+            if sum(np.isfinite(x) for x in cs.values[m].get(k, {}).values()) <= FEW_PARENTS:
+                rows[-1]["interval"] = "min_max"
             if m == "error_barrier.identity":
                 upper[k] = s[3]
     k_star = stability_epoch(upper)

@@ -33,9 +33,17 @@ def epochs_of(rows) -> dict[tuple[float, int], float]:
             if r["target"] == TARGET and r["metric"] == "stability_epoch" and r["mode"] == RULE_MODE}
 
 
+def band_words(rows) -> str:
+    """What the stability rows' intervals are: the range over parents (at most three of them) or
+    a 95% bootstrap interval over parents."""
+    few = any(r.get("interval") == "min_max" for r in rows if r["target"] == TARGET and r["mode"] == MODE)
+    return ("range over parents (3 or fewer: what their bootstrap reduces to)" if few
+            else "95% interval over parents")
+
+
 def stability_fig(rows, path: Path) -> bool:
     """Error barrier against the branch epoch k (symlog: k = 0 shows), one curve per cell with its
-    95% band (bootstrap over parents), without alignment and after weight matching, the 0.02
+    band (`band_words`), without alignment and after weight matching, the 0.02
     line; and the lambda x C heatmap of the stability epoch. False when there is nothing to draw."""
     found = {m: curves(rows, f"error_barrier.{m}") for m in ("identity", "weight")}
     if not found["identity"]:
@@ -56,14 +64,14 @@ def stability_fig(rows, path: Path) -> bool:
         ax.set_xlim(-0.3, ks[-1] * 1.15)
         ax.set_xlabel("branch epoch k")
         ax.set_ylabel("test-error barrier between children")
-        ax.set_title(f"error barrier, {title}; bands: 95% interval over parents", fontsize=9)
+        ax.set_title(f"error barrier, {title}\nbands: {band_words(rows)}", fontsize=9)
     axes[0].legend(fontsize=7, ncol=2)
     plane = Plane.of([r for r in rows if r["target"] == TARGET])
     M = plane.values(TARGET, "stability_epoch", RULE_MODE)
     top = max([x for x, _ in next(iter(found["identity"].values()))] + [1])
     shown = np.where(np.isfinite(M), M, np.nan)
     im = heatmap(axes[2], plane, Heat(shown, "stability epoch: smallest k from which on the barrier's upper "
-                                      f"95% bound <= {THRESHOLD}\n(blank: not reached)", 0.0, float(top), fmt=".0f"))
+                                      f"bound <= {THRESHOLD}\n(blank: not reached)", 0.0, float(top), fmt=".0f"))
     fig.colorbar(im, ax=axes[2], label="branch epoch k")
     fig.suptitle("When is the basin decided? Children branched at epoch k, differing only in their later "
                  "minibatch order")
@@ -86,7 +94,8 @@ def stability_md(rows, trends) -> str:
     out = ["\n## When is the basin decided? (branched children)\n",
            "Children of one parent share its first k epochs and differ only in their minibatch order "
            "after it. Each value: the mean over parents of the mean over a parent's child pairs, with "
-           "a 95% bootstrap interval over parents. The stability epoch is the smallest k from which "
+           f"its {band_words(rows)} (the `interval` column of metrics.csv). The stability epoch is the "
+           "smallest k from which "
            f"on (it and every larger k studied) the upper bound of the error barrier without alignment "
            f"is at most {THRESHOLD} (Frankle et al. 2020's threshold).\n",
            "| lambda | C | k | error barrier, no alignment | error barrier, weight matching | pairs |",
