@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import NoReturn
 
 from underspec import tracking
 from underspec.base import interrupts
@@ -29,6 +30,13 @@ def make_parser(prog: str, description: str, cls, helps: dict[str, str]) -> argp
     p = argparse.ArgumentParser(prog=prog, description=description)
     add_fields(p, cls, helps)
     return p
+
+
+def finish(status: int) -> NoReturn:
+    """Exit with the step's status; a Ctrl-C or SIGTERM from here on cannot change it
+    (interrupts.hold_to_exit)."""
+    interrupts.hold_to_exit()
+    sys.exit(status)
 
 
 def main(parser: argparse.ArgumentParser, build, run) -> int:

@@ -10,7 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from entrypoints._guard import starting  # noqa: E402
 
 with starting("underspec-analyze"):  # imports take seconds: a Ctrl-C there gets one line, not a traceback
-    from entrypoints._cli import main, make_parser  # noqa: E402
+    from entrypoints._cli import finish, main, make_parser  # noqa: E402
     from underspec.spec.config import AnalyzeConfig  # noqa: E402
     from underspec.steps.analyze import run_analysis  # noqa: E402
 
@@ -36,4 +36,4 @@ def parser() -> argparse.ArgumentParser:
 
 
 if __name__ == "__main__":
-    sys.exit(main(parser(), AnalyzeConfig.from_strings, run_analysis))
+    finish(main(parser(), AnalyzeConfig.from_strings, run_analysis))

@@ -10,7 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from entrypoints._guard import starting  # noqa: E402
 
 with starting("underspec-fetch-data"):  # imports take seconds: a Ctrl-C there gets one line, not a traceback
-    from entrypoints._cli import main, make_parser  # noqa: E402
+    from entrypoints._cli import finish, main, make_parser  # noqa: E402
     from underspec.spec.config import FetchConfig  # noqa: E402
     from underspec.training.data import data_root, fetch_mnist  # noqa: E402
 
@@ -24,4 +24,4 @@ def parser() -> argparse.ArgumentParser:
 
 
 if __name__ == "__main__":
-    sys.exit(main(parser(), FetchConfig.from_strings, lambda cfg: fetch_mnist(data_root(cfg.data_dir))))
+    finish(main(parser(), FetchConfig.from_strings, lambda cfg: fetch_mnist(data_root(cfg.data_dir))))

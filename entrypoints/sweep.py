@@ -10,7 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from entrypoints._guard import starting  # noqa: E402
 
 with starting("underspec-sweep"):  # imports take seconds: a Ctrl-C there gets one line, not a traceback
-    from entrypoints._cli import main, make_parser  # noqa: E402
+    from entrypoints._cli import finish, main, make_parser  # noqa: E402
     from entrypoints.train import HELP as TRAIN_HELP  # noqa: E402
     from underspec.spec.config import SweepConfig  # noqa: E402
     from underspec.steps.sweep import run_sweep  # noqa: E402
@@ -42,4 +42,4 @@ def run(cfg: SweepConfig) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(parser(), SweepConfig.from_strings, run))
+    finish(main(parser(), SweepConfig.from_strings, run))

@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from entrypoints._guard import starting  # noqa: E402
 
 with starting("underspec-train"):  # imports take seconds: a Ctrl-C there gets one line, not a traceback
-    from entrypoints._cli import main, make_parser  # noqa: E402
+    from entrypoints._cli import finish, main, make_parser  # noqa: E402
     from underspec.spec.config import TrainConfig  # noqa: E402
     from underspec.steps.train import run_train  # noqa: E402
 
@@ -49,4 +49,4 @@ def parser() -> argparse.ArgumentParser:
 
 
 if __name__ == "__main__":
-    sys.exit(main(parser(), TrainConfig.from_strings, lambda cfg: run_train(cfg) and 0))
+    finish(main(parser(), TrainConfig.from_strings, lambda cfg: run_train(cfg) and 0))

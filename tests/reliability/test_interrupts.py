@@ -99,3 +99,22 @@ def test_random_interruptions_then_exactly_once(tracking, tmp_path, tiny_root, p
     no_partial_files(tmp_path)
     assert staging_dirs() <= staging_before, "staging folders of killed processes were left behind"
     print("interruptions: " + "; ".join(log))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_while_the_process_exits_leaves_its_status(sig):
+    """An entry point's exit: a signal that arrives while the interpreter shuts down (sent here
+    from an atexit hook, where the default handlers are back) neither kills the process with the
+    signal's status nor changes the step's. Without `finish` the same script ends -15 / -2."""
+    script = """
+import atexit, os, signal, sys
+sys.path.insert(0, sys.argv[1])
+from entrypoints._cli import finish
+signal.signal(signal.SIGINT, signal.SIG_DFL)  # as a bare process has it for SIGTERM
+atexit.register(lambda: os.kill(os.getpid(), int(sys.argv[4])))
+(finish if sys.argv[3] == "finish" else sys.exit)(int(sys.argv[2]))
+"""
+    run = lambda how: subprocess.run([sys.executable, "-c", script, str(REPO), "3", how, str(int(sig))],  # noqa: E731
+                                     timeout=DEADLINE_S).returncode
+    held, bare = run("finish"), run("bare")
+    assert held == 3 and bare == -int(sig), (held, bare)

@@ -59,3 +59,13 @@ def terminate_like_ctrl_c() -> None:
     """Outside deferred blocks, SIGTERM stops a step the way Ctrl-C does (KeyboardInterrupt, so
     the step's cleanup runs) rather than ending the process on the spot."""
     signal.signal(signal.SIGTERM, _raise)
+
+
+def hold_to_exit() -> None:
+    """The step is over: ignore SIGINT and SIGTERM until the process exits. The interpreter puts
+    the default handlers back while it shuts down, so a signal arriving then would end the process
+    with the signal's status (-15) although every record is complete; ignored (a disposition the
+    shutdown keeps, for every thread), the step's own status stands. Only for a process about to
+    exit (main thread): a program it started would inherit the ignoring; SIGKILL still ends it."""
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, signal.SIG_IGN)
