@@ -68,6 +68,12 @@ def weighted_means(values: dict[tuple[RunSpec, RunSpec], float], w: dict[RunSpec
         return np.where(tot > 0, (W @ v) / np.where(tot > 0, tot, 1), np.nan)
 
 
+def percentile_95(boots: np.ndarray) -> tuple[float, float]:
+    """The 2.5th and 97.5th percentiles of the finite draws (nan, nan when there are none)."""
+    boots = boots[np.isfinite(boots)]
+    return tuple(np.percentile(boots, [2.5, 97.5])) if len(boots) else (np.nan, np.nan)
+
+
 def finite(values: dict) -> dict:
     return {k: v for k, v in values.items() if np.isfinite(v)}
 
@@ -80,8 +86,7 @@ def seed_bootstrap(values: dict[tuple[RunSpec, RunSpec], float], n_boot: int = 1
         return (float("nan"),) * 4 + (0,)
     v = np.array(list(values.values()))
     boots = weighted_means(values, seed_weights({r for p in values for r in p}, n_boot, rng_seed))
-    boots = boots[np.isfinite(boots)]
-    lo, hi = np.percentile(boots, [2.5, 97.5]) if len(boots) else (np.nan, np.nan)
+    lo, hi = percentile_95(boots)
     return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else float("nan"), float(lo), float(hi), len(v)
 
 
@@ -94,8 +99,7 @@ def share_bootstrap(num: dict, den: dict, f: Callable[[np.ndarray], np.ndarray],
         return (float("nan"),) * 4 + (0,)
     with np.errstate(invalid="ignore", divide="ignore"):
         boots = f(weighted_means(num, w)) / f(weighted_means(den, w))
-    boots = boots[np.isfinite(boots)]
-    lo, hi = np.percentile(boots, [2.5, 97.5]) if len(boots) else (np.nan, np.nan)
+    lo, hi = percentile_95(boots)
     share = f(np.mean(list(num.values()))) / f(np.mean(list(den.values())))
     return float(share), float("nan"), float(lo), float(hi), len(num)
 
